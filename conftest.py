@@ -1,0 +1,21 @@
+"""Test-session environment, set before any notebook kernel starts (kernels inherit it).
+
+Tests and nbval run offline on the smoke profile, with a synthetic MNIST and throw-away
+checkpoint and figure folders: a fresh clone needs no data and no network.
+"""
+import os
+import tempfile
+from pathlib import Path
+
+_tmp = Path(tempfile.mkdtemp(prefix="course-tests-"))
+os.environ["COURSE_PROFILE"] = "smoke"
+os.environ.setdefault("COURSE_DEVICE", "cpu")
+os.environ["COURSE_CKPT_DIR"] = str(_tmp / "checkpoints")
+os.environ["COURSE_FIGURE_DIR"] = str(_tmp / "figures")
+os.environ["COURSE_DATA_ROOT"] = str(_tmp / "data")
+os.environ["MPLBACKEND"] = "Agg"
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+from course_utils.data import make_fake_mnist  # noqa: E402
+
+make_fake_mnist(_tmp / "data", num_train=256, num_test=64)

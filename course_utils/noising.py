@@ -1,0 +1,21 @@
+"""Part B §1.2: the one-step denoiser's noising process z = x + σε (B.2) and its loss (B.1)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def add_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """z = x + σ ε with ε ~ N(0, I), fresh noise on every call."""
+    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x + sigma * eps
+
+
+def denoiser_loss(model, x: torch.Tensor, generator: torch.Generator | None = None,
+                  sigma: float | None = 0.5) -> torch.Tensor:
+    """L = ||D(z) - x||² averaged over pixels; ``sigma=None`` denoises pure noise z = ε (§1.2.3)."""
+    if sigma is None:
+        z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    else:
+        z = add_noise(x, sigma, generator)
+    return F.mse_loss(model(z), x)

@@ -1,0 +1,120 @@
+"""Figures for the notebooks: image rows and grids, loss curves, sampling GIFs.
+
+Every figure helper takes ``name``; when given, the figure is also saved as ``<name>.png`` in
+``figure_dir()`` so the course's deliverables exist as files, not only inside notebooks.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import torch
+from torchvision.utils import make_grid
+
+from .env import figure_dir
+
+DPI = 90
+
+
+def save_figure(fig, name: str | None) -> Path | None:
+    if not name:
+        return None
+    path = figure_dir() / f"{name}.png"
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    return path
+
+
+def to_numpy_image(img: torch.Tensor, value_range=(0.0, 1.0)):
+    """(C, H, W) or (H, W) tensor in ``value_range`` to an HxW or HxWxC array in [0, 1]."""
+    lo, hi = value_range
+    img = ((img.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1)
+    if img.ndim == 3:
+        img = img[0] if img.shape[0] == 1 else img.permute(1, 2, 0)
+    return img.numpy()
+
+
+def show_images(images: Sequence[torch.Tensor] | torch.Tensor, titles: Sequence[str] | None = None,
+                ncols: int | None = None, suptitle: str | None = None, name: str | None = None,
+                value_range=(0.0, 1.0), size: float = 1.6, row_labels: Sequence[str] | None = None):
+    """Images side by side (wrapping after ``ncols``), each with an optional title."""
+    images = list(images)
+    ncols = ncols or len(images)
+    nrows = math.ceil(len(images) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(suptitle)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([]), ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if i < len(images):
+            ax.imshow(to_numpy_image(images[i], value_range), cmap="gray", vmin=0, vmax=1)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    if row_labels is not None:
+        for r, label in enumerate(row_labels):
+            axes[r, 0].set_ylabel(label, fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, name)
+    return fig
+
+
+def show_grid(images: torch.Tensor, nrow: int, title: str | None = None, name: str | None = None,
+              value_range=(0.0, 1.0), size: float = 0.6):
+    """Many small images as one tiled grid (torchvision's make_grid)."""
+    lo, hi = value_range
+    grid = make_grid(((images.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1),
+                     nrow=nrow, padding=2, pad_value=1.0)
+    ncol = math.ceil(len(images) / nrow)
+    fig, ax = plt.subplots(figsize=(size * nrow + 0.4, size * ncol + 0.4))
+    ax.imshow(grid.permute(1, 2, 0).numpy())
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, name)
+    return fig
+
+
+def plot_losses(losses: Sequence[float], title: str = "training loss", name: str | None = None,
+                iters_per_epoch: int | None = None, log: bool = True):
+    """Per-iteration loss (faint) with a running mean, log scale, epoch boundaries marked."""
+    losses = torch.as_tensor(list(losses), dtype=torch.float64)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(losses.numpy(), lw=0.5, alpha=0.4, label="per iteration")
+    window = max(1, len(losses) // 50)
+    if window > 1:
+        smooth = losses.unfold(0, window, 1).mean(1)
+        ax.plot(range(window - 1, len(losses)), smooth.numpy(), lw=1.5, label=f"mean of {window}")
+    if iters_per_epoch:
+        for e in range(iters_per_epoch, len(losses), iters_per_epoch):
+            ax.axvline(e, color="gray", lw=0.5, ls=":")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("iteration"), ax.set_ylabel("loss"), ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, name)
+    return fig
+
+
+def save_gif(frames: Sequence[torch.Tensor], name: str, nrow: int = 10, duration_ms: int = 60,
+             value_range=(0.0, 1.0), scale: int = 2, hold_last: int = 15) -> Path:
+    """A GIF of a batch over time (e.g. a sampling trajectory); returns its path."""
+    from PIL import Image
+
+    lo, hi = value_range
+    pictures = []
+    for frame in frames:
+        grid = make_grid(((frame.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1),
+                         nrow=nrow, padding=2, pad_value=1.0)
+        array = (grid.permute(1, 2, 0) * 255).round().byte().numpy()
+        img = Image.fromarray(array)
+        pictures.append(img.resize((img.width * scale, img.height * scale), Image.NEAREST))
+    pictures += [pictures[-1]] * hold_last
+    path = figure_dir() / f"{name}.gif"
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
+    return path

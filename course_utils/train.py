@@ -1,0 +1,169 @@
+"""One training loop for the three Part B trainings, with resumable per-epoch checkpoints.
+
+An *objective* maps (model, images, labels, generator) to a scalar loss; the loop owns the
+rest: shuffling, mixed precision, the progress bar, NaN checks and checkpoints. All randomness
+(shuffling, noise, t, class dropout) comes from two generators whose states are saved, so a
+resumed run continues exactly where the uninterrupted one would have been.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import LAST, load_checkpoint, save_checkpoint, save_weights
+from .data import iterate_batches
+from .flow import drop_class, flow_matching_loss, sample_path
+from .noising import denoiser_loss
+from .unet import one_hot
+
+
+# ---- objectives --------------------------------------------------------------------------
+
+def denoiser_objective(sigma: float | None = 0.5):
+    """§1.2.1 (σ = 0.5) and §1.2.3 (``sigma=None``: denoise pure noise)."""
+    return lambda model, x, y, g: denoiser_loss(model, x, g, sigma)
+
+
+def time_flow_objective():
+    """Algorithm B.1."""
+    def objective(model, x1, y, g):
+        x0, t = sample_path(x1, g)
+        return flow_matching_loss(model, x1, x0, t)
+    return objective
+
+
+def class_flow_objective(p_uncond: float = 0.1):
+    """Algorithm B.3: as B.1, with the one-hot class dropped with probability p_uncond."""
+    def objective(model, x1, y, g):
+        x0, t = sample_path(x1, g)
+        c = drop_class(one_hot(y, model.num_classes).to(x1.dtype), p_uncond, g)
+        return flow_matching_loss(model, x1, x0, t, c)
+    return objective
+
+
+# ---- precision ---------------------------------------------------------------------------
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
+
+
+def autocast(precision: str, device: torch.device):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return torch.autocast(device.type, dtype=dtype)
+
+
+# ---- the loop ----------------------------------------------------------------------------
+
+@dataclass
+class History:
+    losses: list = field(default_factory=list)   # one float per iteration, over all epochs
+    epochs: int = 0
+    iters_per_epoch: int = 0
+    resumed_from: int = 0                         # epoch a resumed run started after (0: fresh)
+    ckpt_dir: Path | None = None
+
+    def snapshot(self, epoch: int) -> Path:
+        """Path of the weights saved after ``epoch``."""
+        return Path(self.ckpt_dir) / f"epoch_{epoch}.pt"
+
+
+def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = None, *,
+        epochs: int, batch_size: int, optimizer, scheduler=None, ckpt_dir: str | Path | None = None,
+        keep_epochs=(), seed: int = 0, images_per_epoch: int | None = None,
+        precision: str = "fp32", desc: str = "training", check_every: int = 20) -> History:
+    """Train ``model`` for ``epochs`` epochs; resume from ``ckpt_dir/last.pt`` if it exists.
+
+    The scheduler (if any) steps once per epoch, as the handout asks. After every epoch the
+    full state is written to ``last.pt`` and, for epochs in ``keep_epochs``, the weights to
+    ``epoch_<k>.pt``.
+    """
+    device = next(model.parameters()).device
+    precision = resolve_precision(precision, device)
+    images = images.to(device)
+    labels = labels.to(device) if labels is not None else torch.zeros(len(images), dtype=torch.long, device=device)
+    data_gen = torch.Generator().manual_seed(seed)
+    noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    generators = {"data": data_gen, "noise": noise_gen}
+    n = min(len(images), images_per_epoch or len(images))
+    iters = math.ceil(n / batch_size)
+    history = History(epochs=epochs, iters_per_epoch=iters,
+                      ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None)
+
+    last = history.ckpt_dir / LAST if history.ckpt_dir is not None else None
+    if last is not None and last.exists():
+        state = load_checkpoint(last, model, optimizer, scheduler, generators, map_location=device)
+        history.losses, history.resumed_from = list(state["losses"]), state["epoch"]
+        if state["epoch"] >= epochs:
+            print(f"Already trained for {state['epoch']} epochs: loaded {last} (delete it to retrain).")
+            return history
+        print(f"Resuming from the checkpoint after epoch {state['epoch']} ({last}).")
+
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    step = len(history.losses)
+    bar = tqdm(total=(epochs - history.resumed_from) * iters, desc=desc, unit="batch")
+    for epoch in range(history.resumed_from + 1, epochs + 1):
+        model.train()
+        pending = []
+        for idx in iterate_batches(len(images), batch_size, data_gen, limit=n):
+            idx = idx.to(device)
+            with autocast(precision, device):
+                loss = objective(model, images[idx], labels[idx], noise_gen)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            pending.append(loss.detach())
+            bar.update(1)
+            if len(pending) == check_every:
+                step = _record(history.losses, pending, step, epoch)
+                bar.set_postfix(epoch=epoch, loss=f"{history.losses[-1]:.4f}")
+        step = _record(history.losses, pending, step, epoch)
+        if scheduler is not None:
+            scheduler.step()
+        if history.ckpt_dir is not None:
+            save_checkpoint(last, model, optimizer, scheduler, epoch=epoch, losses=history.losses,
+                            generators=generators)
+            if epoch in keep_epochs:
+                save_weights(history.snapshot(epoch), model, epoch=epoch)
+    bar.close()
+    return history
+
+
+def _record(losses: list, pending: list, step: int, epoch: int) -> int:
+    """Move pending losses to the history (one device sync per call); stop on NaN or inf."""
+    if not pending:
+        return step
+    values = torch.stack(pending).float().cpu().tolist()
+    pending.clear()
+    for v in values:
+        step += 1
+        if not math.isfinite(v):
+            raise FloatingPointError(
+                f"the loss became {v} at step {step} (epoch {epoch}); training stopped and the "
+                "last checkpoint was kept. Lower the learning rate, or check that the inputs are "
+                "finite and in [0, 1].")
+        losses.append(v)
+    return step

@@ -1,0 +1,19 @@
+"""Every notebook runs headless under papermill on the smoke profile (see conftest.py)."""
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_on_smoke_profile(path, tmp_path):
+    out = tmp_path / path.name
+    papermill.execute_notebook(str(path), str(out), parameters={"PROFILE": "smoke"},
+                               cwd=str(path.parent), kernel_name="python3", progress_bar=False)
+    nb = nbformat.read(out, as_version=4)
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert images, f"{path.name} showed no figure"
