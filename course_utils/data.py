@@ -28,12 +28,12 @@ def load_mnist(root: str | Path | None = None, train: bool = True, download: boo
     root = Path(root) if root is not None else default_data_root()
     try:
         ds = datasets.MNIST(root=str(root), train=train, download=download)
-    except RuntimeError as err:  # torchvision's "Dataset not found" when download=False
-        raise FileNotFoundError(
-            f"MNIST not found under {root.resolve()}/MNIST/raw and download is disabled. "
-            "Pass download=True (needs internet), or point root (or COURSE_DATA_ROOT) at a folder "
-            "holding MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.") from err
-    except Exception as err:  # a failed download: no network, proxy, ...
+    except Exception as err:
+        if not download:  # torchvision's "Dataset not found"
+            raise FileNotFoundError(
+                f"MNIST not found under {root.resolve()}/MNIST/raw and download is disabled. "
+                "Pass download=True (needs internet), or point root (or COURSE_DATA_ROOT) at a "
+                "folder holding MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.") from err
         raise RuntimeError(f"could not download MNIST into {root.resolve()} ({err}). Download it "
                            "on a machine with internet and copy the MNIST/raw folder there, "
                            "or set COURSE_DATA_ROOT to a folder that has it.") from err
@@ -72,7 +72,10 @@ def render_digits(labels: torch.Tensor, generator: torch.Generator) -> torch.Ten
     """
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.load_default(size=20) if hasattr(ImageFont, "load_default") else None
+    try:
+        font = ImageFont.load_default(size=20)
+    except TypeError:  # Pillow < 10.1 has one bitmap size only
+        font = ImageFont.load_default()
     out = torch.zeros(len(labels), 28, 28, dtype=torch.uint8)
     shifts = torch.randint(-2, 3, (len(labels), 2), generator=generator)
     for i, label in enumerate(labels.tolist()):

@@ -19,3 +19,20 @@ def denoiser_loss(model, x: torch.Tensor, generator: torch.Generator | None = No
     else:
         z = add_noise(x, sigma, generator)
     return F.mse_loss(model(z), x)
+
+
+@torch.inference_mode()
+def denoise(model, z: torch.Tensor) -> torch.Tensor:
+    """D(z) in eval mode (BatchNorm uses its running statistics)."""
+    model.eval()
+    return model(z.to(next(model.parameters()).device))
+
+
+@torch.inference_mode()
+def denoising_error(model, x: torch.Tensor, sigmas, generator: torch.Generator | None = None):
+    """Mean squared error to the clean x of the noisy input and of D(z), for each σ."""
+    rows = []
+    for sigma in sigmas:
+        z = add_noise(x, sigma, generator)
+        rows.append((sigma, F.mse_loss(z, x).item(), F.mse_loss(denoise(model, z).cpu(), x.cpu()).item()))
+    return rows

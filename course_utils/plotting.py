@@ -79,23 +79,33 @@ def show_grid(images: torch.Tensor, nrow: int, title: str | None = None, name: s
     return fig
 
 
-def plot_losses(losses: Sequence[float], title: str = "training loss", name: str | None = None,
+def plot_losses(losses, title: str = "training loss", name: str | None = None,
                 iters_per_epoch: int | None = None, log: bool = True):
-    """Per-iteration loss (faint) with a running mean, log scale, epoch boundaries marked."""
-    losses = torch.as_tensor(list(losses), dtype=torch.float64)
+    """Per-iteration loss (faint) with a running mean, log scale, epoch boundaries marked.
+
+    ``losses`` is one sequence, or a dict {label: sequence} to compare several runs.
+    """
+    runs = losses if isinstance(losses, dict) else {None: losses}
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot(losses.numpy(), lw=0.5, alpha=0.4, label="per iteration")
-    window = max(1, len(losses) // 50)
-    if window > 1:
-        smooth = losses.unfold(0, window, 1).mean(1)
-        ax.plot(range(window - 1, len(losses)), smooth.numpy(), lw=1.5, label=f"mean of {window}")
+    for i, (label, run) in enumerate(runs.items()):
+        run = torch.as_tensor(list(run), dtype=torch.float64)
+        color = f"C{i}"
+        ax.plot(run.numpy(), lw=0.5, alpha=0.3, color=color)
+        window = max(1, len(run) // 50)
+        if window > 1:
+            smooth = run.unfold(0, window, 1).mean(1)
+            ax.plot(range(window - 1, len(run)), smooth.numpy(), lw=1.5, color=color,
+                    label=f"{label + ': ' if label else ''}mean of {window} iterations")
     if iters_per_epoch:
-        for e in range(iters_per_epoch, len(losses), iters_per_epoch):
+        longest = max(len(r) for r in runs.values())
+        for e in range(iters_per_epoch, longest, iters_per_epoch):
             ax.axvline(e, color="gray", lw=0.5, ls=":")
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("iteration"), ax.set_ylabel("loss"), ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_xlabel("iteration" + (" (dotted lines: epochs)" if iters_per_epoch else ""))
+    ax.set_ylabel("loss"), ax.set_title(title, fontsize=10)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, name)
     return fig
@@ -118,3 +128,35 @@ def save_gif(frames: Sequence[torch.Tensor], name: str, nrow: int = 10, duration
     path = figure_dir() / f"{name}.gif"
     pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
     return path
+
+
+def image_slider(images: Sequence[torch.Tensor], labels: Sequence[str], value_range=(0.0, 1.0),
+                 description: str = "step", scale: int = 4):
+    """An ipywidgets slider that flips through precomputed images (nothing runs on a move).
+
+    Returns the widget; in a headless run it is inert, and the figures beside it carry the
+    deliverables.
+    """
+    import io
+
+    import ipywidgets as widgets
+    from PIL import Image
+
+    def png(img):
+        array = (to_numpy_image(img, value_range) * 255).round().astype("uint8")
+        picture = Image.fromarray(array)
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    frames = [png(img) for img in images]
+    view = widgets.Image(value=frames[0], format="png")
+    caption = widgets.Label(labels[0])
+    slider = widgets.IntSlider(0, 0, len(frames) - 1, description=description)
+
+    def on_change(change):
+        view.value, caption.value = frames[change["new"]], labels[change["new"]]
+
+    slider.observe(on_change, names="value")
+    return widgets.VBox([slider, caption, view])

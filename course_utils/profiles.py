@@ -35,6 +35,11 @@ class Profile:
     precision: str = "auto"              # fp32, bf16, fp16 or auto (see train.resolve_precision)
     # ---- Part A (DeepFloyd IF and its offline stand-ins)
     # (fields for Part A go here)
+    if_backend: str | None = None        # forces a backend ("tiny"); None: the notebook's BACKEND
+    if_stride: int = 30                  # strided timesteps 990, 990 - stride, ..., 0
+    if_num_samples: int = 5              # §1.5/1.6 samples
+    if_inference_steps: tuple = (20, 100)  # section 0: stage I's num_inference_steps
+    if_tiny_widths: tuple = (16, 16, 32)   # the offline model's block widths
 
 
 # Part B sizes per profile. cpu: a narrower UNet and a capped epoch so that each training
@@ -49,8 +54,8 @@ _PART_B = {
 
 # Part A settings per profile.
 _PART_A = {
-    "smoke": dict(),
-    "cpu": dict(),
+    "smoke": dict(if_backend="tiny", if_stride=90, if_num_samples=2, if_inference_steps=(2, 4)),
+    "cpu": dict(if_inference_steps=(10, 40)),
     "full": dict(),
 }
 

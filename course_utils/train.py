@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from .checkpoint import LAST, load_checkpoint, save_checkpoint, save_weights
@@ -89,12 +90,15 @@ class History:
 def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = None, *,
         epochs: int, batch_size: int, optimizer, scheduler=None, ckpt_dir: str | Path | None = None,
         keep_epochs=(), seed: int = 0, images_per_epoch: int | None = None,
-        precision: str = "fp32", desc: str = "training", check_every: int = 20) -> History:
+        precision: str = "fp32", ema_decay: float | None = None, desc: str = "training",
+        check_every: int = 20) -> History:
     """Train ``model`` for ``epochs`` epochs; resume from ``ckpt_dir/last.pt`` if it exists.
 
     The scheduler (if any) steps once per epoch, as the handout asks. After every epoch the
     full state is written to ``last.pt`` and, for epochs in ``keep_epochs``, the weights to
-    ``epoch_<k>.pt``.
+    ``epoch_<k>.pt``. With ``ema_decay`` the snapshots (and ``model`` at the end) hold an
+    exponential moving average of the weights, which smooths out the noise of a constant,
+    large learning rate.
     """
     device = next(model.parameters()).device
     precision = resolve_precision(precision, device)
@@ -108,13 +112,17 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
     history = History(epochs=epochs, iters_per_epoch=iters,
                       ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None)
 
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+           if ema_decay else None)
     last = history.ckpt_dir / LAST if history.ckpt_dir is not None else None
     if last is not None and last.exists():
         state = load_checkpoint(last, model, optimizer, scheduler, generators, map_location=device)
         history.losses, history.resumed_from = list(state["losses"]), state["epoch"]
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         if state["epoch"] >= epochs:
             print(f"Already trained for {state['epoch']} epochs: loaded {last} (delete it to retrain).")
-            return history
+            return _finish(model, ema, history)
         print(f"Resuming from the checkpoint after epoch {state['epoch']} ({last}).")
 
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
@@ -135,6 +143,8 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
             else:
                 loss.backward()
                 optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
             pending.append(loss.detach())
             bar.update(1)
             if len(pending) == check_every:
@@ -145,10 +155,17 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
             scheduler.step()
         if history.ckpt_dir is not None:
             save_checkpoint(last, model, optimizer, scheduler, epoch=epoch, losses=history.losses,
-                            generators=generators)
+                            generators=generators, ema=ema.state_dict() if ema else None)
             if epoch in keep_epochs:
-                save_weights(history.snapshot(epoch), model, epoch=epoch)
+                save_weights(history.snapshot(epoch), ema.module if ema else model, epoch=epoch)
     bar.close()
+    return _finish(model, ema, history)
+
+
+def _finish(model, ema, history: History) -> History:
+    """With EMA, leave the averaged weights in ``model``: they are what gets evaluated."""
+    if ema is not None:
+        model.load_state_dict(ema.module.state_dict())
     return history
 
 

@@ -1,0 +1,64 @@
+"""The handout's trainings, sized by a run profile, checkpointed under checkpoint_dir(profile).
+
+Each ``train_*`` returns the trained model and its History. Calling it again loads the
+finished checkpoint instead of training (or resumes an interrupted run), which is how later
+notebooks reuse the models of earlier ones.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from .checkpoint import load_weights
+from .env import checkpoint_dir
+from .profiles import Profile
+from .train import History, class_flow_objective, denoiser_objective, fit, time_flow_objective
+from .unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
+
+
+def train_denoiser(images: torch.Tensor, profile: Profile, device, sigma: float | None = 0.5,
+                   seed: int = 0, name: str | None = None):
+    """§1.2.1 (σ = 0.5) or §1.2.3 (``sigma=None``): Adam, no scheduler, fresh noise per batch."""
+    name = name or ("denoiser_pure_noise" if sigma is None else f"denoiser_sigma{sigma:g}")
+    torch.manual_seed(seed)
+    model = UnconditionalUNet(num_hiddens=profile.denoiser_D).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=profile.denoiser_lr)
+    history = fit(model, denoiser_objective(sigma), images, epochs=profile.denoiser_epochs,
+                  batch_size=profile.denoiser_batch, optimizer=optimizer,
+                  ckpt_dir=checkpoint_dir(profile.name) / name, keep_epochs=profile.keep_epochs,
+                  seed=seed, images_per_epoch=profile.images_per_epoch,
+                  precision=profile.precision, desc=name)
+    return model.eval(), history
+
+
+def train_flow(images: torch.Tensor, labels: torch.Tensor | None, profile: Profile, device,
+               class_conditioned: bool = False, lr_schedule: bool = True, lr: float | None = None,
+               ema_decay: float | None = None, seed: int = 0, name: str | None = None):
+    """§2.2 (time only) or §2.5 (time and class): Adam, ExponentialLR(0.1^(1/epochs)) per epoch.
+
+    ``lr_schedule=False`` keeps the learning rate constant (§2.6's variant); ``ema_decay``
+    evaluates an exponential moving average of the weights instead of the last weights.
+    """
+    kind = "class" if class_conditioned else "time"
+    name = name or f"flow_{kind}" + ("" if lr_schedule else "_no_scheduler") + (f"_ema{ema_decay:g}" if ema_decay else "")
+    torch.manual_seed(seed)
+    net = ClassConditionalUNet if class_conditioned else TimeConditionalUNet
+    model = net(num_hiddens=profile.flow_D).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr or profile.flow_lr)
+    scheduler = (torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1 ** (1 / profile.flow_epochs))
+                 if lr_schedule else None)
+    objective = class_flow_objective(p_uncond=0.1) if class_conditioned else time_flow_objective()
+    history = fit(model, objective, images, labels, epochs=profile.flow_epochs,
+                  batch_size=profile.flow_batch, optimizer=optimizer, scheduler=scheduler,
+                  ckpt_dir=checkpoint_dir(profile.name) / name, keep_epochs=profile.keep_epochs,
+                  seed=seed, images_per_epoch=profile.images_per_epoch,
+                  precision=profile.precision, ema_decay=ema_decay, desc=name)
+    return model.eval(), history
+
+
+def after_epoch(model: torch.nn.Module, history: History, epoch: int) -> torch.nn.Module:
+    """A copy of ``model`` with the weights saved after ``epoch`` (for 'results after epoch k')."""
+    snapshot = copy.deepcopy(model)
+    load_weights(history.snapshot(epoch), snapshot, map_location=next(model.parameters()).device)
+    return snapshot.eval()
