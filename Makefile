@@ -9,7 +9,10 @@ PY       := $(VENV)/bin/python
 PROFILE  ?= auto
 BUILD    ?= build
 DATA_ROOT ?=
-export MPLBACKEND := Agg
+SHELL    := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip repeats a harmless warning for every package of this machine's local index; drop it
+QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: setup notebooks publish test unit bench clean
 
@@ -17,8 +20,8 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt $(QUIET_PIP)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e . $(QUIET_PIP)
 	touch $@
 
 notebooks: setup

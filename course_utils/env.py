@@ -32,7 +32,17 @@ def machine_description(device: torch.device | None = None) -> str:
     device = device or get_device()
     if device.type == "cuda":
         return f"GPU {torch.cuda.get_device_name(device)}"
-    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+    return f"{_cpu_name()} CPU, {os.cpu_count()} cores"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def mount_drive() -> Path | None:

@@ -45,7 +45,6 @@ def main(argv=None) -> int:
     (build / "notebooks").mkdir(parents=True, exist_ok=True)
     os.environ["COURSE_FIGURE_DIR"] = str(build / "figures")
     os.environ.setdefault("COURSE_CKPT_DIR", str(ROOT / "checkpoints"))
-    os.environ.setdefault("MPLBACKEND", "Agg")
     if args.profile != "auto":
         os.environ["COURSE_PROFILE"] = args.profile
     if args.data_root:

@@ -1,0 +1,167 @@
+"""Part A §1.7–1.9: editing with a diffusion model — SDEdit, inpainting, visual anagrams, hybrids.
+
+Each edit is either a different starting point for the denoising loop (SDEdit), a projection after
+every step (inpainting) or a different noise estimate (anagrams, hybrids); the loop itself is
+``diffusion.denoise_loop``.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+from torchvision.transforms.functional import gaussian_blur
+from tqdm.auto import tqdm
+
+from .diffusion import EpsFn, cfg_eps, check_images, denoise_loop, forward, pure_noise
+from .noise_models import NoiseModel
+from .schedule import strided_timesteps
+
+I_STARTS = (1, 3, 5, 7, 10, 20)  # §1.7: how far into the strided schedule the edit starts
+
+
+# ---- §1.7 SDEdit (and §1.7.3, the same with a prompt of your own)
+
+@torch.inference_mode()
+def sdedit(model: NoiseModel, im: torch.Tensor, i_start: int, cond: torch.Tensor, uncond: torch.Tensor,
+           scale: float = 7.0, timesteps: list[int] | None = None,
+           generator: torch.Generator | None = None, progress: bool = True) -> torch.Tensor:
+    """Noise ``im`` to t = timesteps[i_start], then denoise it with CFG back to t = 0.
+
+    Small i_start: much noise, a new image that keeps only the layout. Large i_start: little
+    noise, nearly the input. Past the end of the schedule nothing is noised: the input is returned.
+    """
+    timesteps = timesteps or strided_timesteps()
+    check_images(im)
+    if i_start >= len(timesteps):
+        return im.clone()
+    x = forward(im, timesteps[i_start], model.alphas_cumprod, generator=generator)
+    return denoise_loop(cfg_eps(model, cond, uncond, scale), x, i_start, model.scheduler, timesteps,
+                        generator, progress=progress)
+
+
+def sdedit_series(model: NoiseModel, im: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor,
+                  i_starts=I_STARTS, **kwargs) -> list[torch.Tensor]:
+    """``sdedit`` at every i_start of the list (§1.7's row of edits), one progress bar."""
+    return [sdedit(model, im, i, cond, uncond, progress=False, **kwargs)
+            for i in tqdm(i_starts, desc="SDEdit", leave=False)]
+
+
+# ---- §1.7.2 inpainting
+
+def box_mask(top: int, left: int, height: int, width: int, size: int = 64) -> torch.Tensor:
+    """A (1, 1, size, size) mask: 1 inside the box (to be generated), 0 outside (kept)."""
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., top:top + height, left:left + width] = 1
+    return mask
+
+
+@torch.inference_mode()
+def inpaint(model: NoiseModel, im: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor,
+            uncond: torch.Tensor, scale: float = 7.0, timesteps: list[int] | None = None,
+            generator: torch.Generator | None = None, progress: bool = True) -> torch.Tensor:
+    """RePaint-style: after every step x_t ← m·x_t + (1 − m)·forward(im, t).
+
+    Where m = 1 the model invents; where m = 0 the image is the original, noised to the level
+    the loop is at. The last step puts back the clean original, so the kept pixels are exact.
+    """
+    timesteps = timesteps or strided_timesteps()
+    check_images(im)
+    mask = mask.to(im.device, im.dtype)
+    if mask.shape[-2:] != im.shape[-2:]:
+        raise ValueError(f"mask is {tuple(mask.shape[-2:])} but the image is {tuple(im.shape[-2:])}")
+
+    def keep_known(x, t):
+        known = im if t == timesteps[-1] else forward(im, t, model.alphas_cumprod, generator=generator)
+        return mask * x + (1 - mask) * known
+
+    x = pure_noise(im.shape[0], generator, im.shape[-1], im.device)
+    return denoise_loop(cfg_eps(model, cond, uncond, scale), x, 0, model.scheduler, timesteps,
+                        generator, after_step=keep_known, progress=progress)
+
+
+# ---- §1.8 visual anagrams
+
+class View(NamedTuple):
+    """An invertible image transform: the anagram shows prompt 2 when seen through ``apply``."""
+    name: str
+    apply: Callable[[torch.Tensor], torch.Tensor]
+    invert: Callable[[torch.Tensor], torch.Tensor]
+
+
+def flip_upside_down(x: torch.Tensor) -> torch.Tensor:
+    return torch.flip(x, dims=[-2])
+
+
+IDENTITY = View("identity", lambda x: x, lambda x: x)
+FLIP = View("upside down", flip_upside_down, flip_upside_down)
+ROTATE_90 = View("rotated 90°", lambda x: torch.rot90(x, 1, dims=(-2, -1)),
+                 lambda x: torch.rot90(x, -1, dims=(-2, -1)))
+NEGATIVE = View("negative", lambda x: -x, lambda x: -x)
+VIEWS = {"flip": FLIP, "rotate90": ROTATE_90, "negative": NEGATIVE, "identity": IDENTITY}
+
+
+def _two_prompt_cfg(model: NoiseModel, x1, x2, cond1, cond2, uncond, scale, t):
+    """CFG estimates for (x1, prompt 1) and (x2, prompt 2) from ONE forward pass of 4 × batch."""
+    n = x1.shape[0]
+    conds = torch.cat([cond1.expand(n, -1, -1), cond2.expand(n, -1, -1)])
+    eps, variance = cfg_eps(model, conds, uncond, scale)(torch.cat([x1, x2]), t)
+    eps1, eps2 = eps.chunk(2)
+    var1, var2 = variance.chunk(2) if variance is not None else (None, None)
+    return eps1, var1, eps2, var2
+
+
+def anagram_eps(model: NoiseModel, cond1: torch.Tensor, cond2: torch.Tensor, uncond: torch.Tensor,
+                scale: float = 7.0, view: View = FLIP) -> EpsFn:
+    """ε = (ε_1(x_t) + view⁻¹(ε_2(view(x_t))))/2, each ε with CFG; the variance is averaged alike."""
+    def eps_fn(x, t):
+        eps1, var1, eps2, var2 = _two_prompt_cfg(model, x, view.apply(x), cond1, cond2, uncond, scale, t)
+        eps = (eps1 + view.invert(eps2)) / 2
+        return eps, None if var1 is None else (var1 + view.invert(var2)) / 2
+    return eps_fn
+
+
+@torch.inference_mode()
+def visual_anagram(model: NoiseModel, cond1: torch.Tensor, cond2: torch.Tensor, uncond: torch.Tensor,
+                   scale: float = 7.0, view: View = FLIP, n: int = 1, timesteps: list[int] | None = None,
+                   generator: torch.Generator | None = None, device="cpu", progress: bool = True):
+    """An image that shows prompt 1, and prompt 2 once ``view`` is applied (default upside down)."""
+    timesteps = timesteps or strided_timesteps()
+    x = pure_noise(n, generator, device=device)
+    return denoise_loop(anagram_eps(model, cond1, cond2, uncond, scale, view), x, 0, model.scheduler,
+                        timesteps, generator, progress=progress)
+
+
+# ---- §1.9 hybrid images
+
+def lowpass(x: torch.Tensor, kernel_size: int = 33, sigma: float = 2.0) -> torch.Tensor:
+    return gaussian_blur(x, kernel_size=[kernel_size, kernel_size], sigma=[sigma, sigma])
+
+
+def highpass(x: torch.Tensor, kernel_size: int = 33, sigma: float = 2.0) -> torch.Tensor:
+    """x − lowpass(x), so that lowpass + highpass is exactly the identity."""
+    return x - lowpass(x, kernel_size, sigma)
+
+
+def hybrid_eps(model: NoiseModel, cond_far: torch.Tensor, cond_near: torch.Tensor, uncond: torch.Tensor,
+               scale: float = 7.0, kernel_size: int = 33, sigma: float = 2.0) -> EpsFn:
+    """ε = lowpass(ε_1) + highpass(ε_2): prompt 1 seen from afar, prompt 2 up close."""
+    def combine(a, b):
+        return lowpass(a, kernel_size, sigma) + highpass(b, kernel_size, sigma)
+
+    def eps_fn(x, t):
+        eps1, var1, eps2, var2 = _two_prompt_cfg(model, x, x, cond_far, cond_near, uncond, scale, t)
+        return combine(eps1, eps2), None if var1 is None else combine(var1, var2)
+    return eps_fn
+
+
+@torch.inference_mode()
+def hybrid_image(model: NoiseModel, cond_far: torch.Tensor, cond_near: torch.Tensor, uncond: torch.Tensor,
+                 scale: float = 7.0, kernel_size: int = 33, sigma: float = 2.0, n: int = 1,
+                 timesteps: list[int] | None = None, generator: torch.Generator | None = None,
+                 device="cpu", progress: bool = True):
+    """A factorized-diffusion hybrid: low frequencies from ``cond_far``, high from ``cond_near``."""
+    timesteps = timesteps or strided_timesteps()
+    x = pure_noise(n, generator, device=device)
+    return denoise_loop(hybrid_eps(model, cond_far, cond_near, uncond, scale, kernel_size, sigma), x, 0,
+                        model.scheduler, timesteps, generator, progress=progress)
+

@@ -1,0 +1,114 @@
+"""Part A: the one interface every algorithm is written against, and the models behind it.
+
+A noise model maps (x_t, t, condition) to (ε̂, predicted variance or None). DeepFloyd IF's UNet,
+a tiny randomly initialised UNet of the same shape (the offline backend) and an oracle that knows
+the clean image all fit it, so the sampling code never mentions DeepFloyd.
+"""
+from __future__ import annotations
+
+import torch
+from diffusers import DDPMScheduler, UNet2DConditionModel
+
+from .schedule import if_scheduler
+
+IMAGE_SHAPE = (3, 64, 64)    # stage I works on 3×64×64 images in [-1, 1]
+EMBEDDING_SHAPE = (77, 4096)  # T5-XXL hidden states: 77 tokens × 4096 features
+
+
+class NoiseModel:
+    """ε-prediction model: ``model(x_t, t, cond) -> (eps, variance or None)``.
+
+    ``x_t`` is (B, 3, H, W), ``t`` an integer timestep, ``cond`` a prompt embedding (1 or B, 77,
+    4096). ``variance`` is the model's learned-range output (one value per pixel, roughly in
+    [-1, 1]) or None when the model predicts none. ``scheduler`` supplies ᾱ_t and the variance.
+    """
+
+    scheduler: DDPMScheduler
+
+    def __call__(self, x_t: torch.Tensor, t: int, cond: torch.Tensor | None):
+        raise NotImplementedError
+
+    @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        return self.scheduler.alphas_cumprod
+
+
+class UNetNoiseModel(NoiseModel):
+    """Any IF-shaped ``UNet2DConditionModel`` (3 channels in, 6 out: ε̂ then variance)."""
+
+    def __init__(self, unet: UNet2DConditionModel, scheduler: DDPMScheduler,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None):
+        self.unet, self.scheduler = unet, scheduler
+        # With model CPU offload the UNet's parameters sit on the CPU between calls, so the
+        # device the inputs go to is given explicitly rather than read from the UNet.
+        self.device = torch.device(device) if device is not None else unet.device
+        self.dtype = dtype or unet.dtype
+
+    @torch.inference_mode()
+    def __call__(self, x_t, t, cond):
+        if x_t.ndim != 4 or x_t.shape[1] != 3:
+            raise ValueError(f"x_t must be (B, 3, H, W), got {tuple(x_t.shape)}")
+        if cond.shape[0] == 1 and x_t.shape[0] > 1:
+            cond = cond.expand(x_t.shape[0], -1, -1)
+        out = self.unet(x_t.to(self.device, self.dtype), int(t),
+                        encoder_hidden_states=cond.to(self.device, self.dtype)).sample
+        eps, variance = out.float().to(x_t.device).split(3, dim=1)
+        return eps, variance
+
+
+class OracleNoiseModel(NoiseModel):
+    """Returns the exact noise of a known clean image: ε = (x_t − √ᾱ_t x_0)/√(1 − ᾱ_t).
+
+    A perfect denoiser for one image, for tests and for seeing what the formulas do when ε̂ is
+    right. Ignores the condition; predicts no variance.
+    """
+
+    def __init__(self, x0: torch.Tensor, scheduler: DDPMScheduler | None = None):
+        self.x0 = x0
+        self.scheduler = scheduler or if_scheduler()
+
+    def __call__(self, x_t, t, cond=None):
+        a = self.alphas_cumprod[int(t)].to(x_t.dtype)
+        x0 = self.x0.repeat(x_t.shape[0] // self.x0.shape[0], 1, 1, 1)  # CFG doubles the batch
+        return (x_t - a.sqrt() * x0) / (1 - a).sqrt(), None
+
+
+# IF's UNet interface at toy width. The block types, group-norm cross attention, scale-shift
+# time conditioning and GELU follow diffusers' convert_if.py (create_unet_diffusers_config) and
+# its IF test fixtures (tests/pipelines/deepfloyd_if/__init__.py). IF-I-XL is far wider (block
+# widths in the thousands, 4.3B parameters). One deliberate difference: IF also pools the T5
+# states into the time embedding (addition_embed_type="text"); at 4096 features that pooling
+# alone is 50M parameters and dominates CPU time, so the tiny model leaves it out.
+TINY_UNET_CONFIG = dict(
+    sample_size=64,
+    in_channels=3,
+    out_channels=6,
+    layers_per_block=1,
+    block_out_channels=(16, 16, 32),
+    down_block_types=("ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
+    mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+    up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D", "ResnetUpsampleBlock2D"),
+    encoder_hid_dim=EMBEDDING_SHAPE[1],   # takes IF-shaped T5 embeddings, projected to cross_attention_dim
+    cross_attention_dim=32,
+    attention_head_dim=16,
+    cross_attention_norm="group_norm",
+    resnet_time_scale_shift="scale_shift",
+    act_fn="gelu",
+    norm_num_groups=16,
+)
+
+
+def tiny_if_unet(seed: int = 0, **overrides) -> UNet2DConditionModel:
+    """A randomly initialised (seeded) UNet with IF stage I's interface; it has learned nothing."""
+    config = {**TINY_UNET_CONFIG, **overrides}
+    widths = config["block_out_channels"]
+    config["norm_num_groups"] = min(config["norm_num_groups"], *widths)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return UNet2DConditionModel(**config).eval()
+
+
+def tiny_noise_model(seed: int = 0, device: torch.device | str = "cpu", **overrides) -> UNetNoiseModel:
+    """The offline backend's noise model: ``tiny_if_unet`` with IF's scheduler."""
+    unet = tiny_if_unet(seed, **overrides).to(device)
+    return UNetNoiseModel(unet, if_scheduler(), device=device)
