@@ -16,6 +16,8 @@ from torchvision.utils import make_grid
 from .env import figure_dir
 
 DPI = 90
+# Inline figures at a modest resolution keep the committed notebooks small.
+plt.rcParams["figure.dpi"] = 72
 
 
 def save_figure(fig, name: str | None) -> Path | None:
@@ -111,12 +113,19 @@ def plot_losses(losses, title: str = "training loss", name: str | None = None,
     return fig
 
 
-def save_gif(frames: Sequence[torch.Tensor], name: str, nrow: int = 10, duration_ms: int = 60,
-             value_range=(0.0, 1.0), scale: int = 2, hold_last: int = 15) -> Path:
-    """A GIF of a batch over time (e.g. a sampling trajectory); returns its path."""
+def save_gif(frames: Sequence[torch.Tensor], name: str, nrow: int = 10, duration_ms: int = 100,
+             value_range=(0.0, 1.0), scale: int = 2, hold_last: int = 10, max_frames: int = 17) -> Path:
+    """A GIF of a batch over time (e.g. a sampling trajectory); returns its path.
+
+    Long trajectories are thinned to ``max_frames`` (first and last kept) to keep the file small.
+    """
     from PIL import Image
 
     lo, hi = value_range
+    frames = list(frames)
+    if len(frames) > max_frames:
+        keep = torch.linspace(0, len(frames) - 1, max_frames).round().long().unique().tolist()
+        frames = [frames[i] for i in keep]
     pictures = []
     for frame in frames:
         grid = make_grid(((frame.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1),

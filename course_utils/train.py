@@ -121,9 +121,10 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
         if ema is not None:
             ema.load_state_dict(state["ema"])
         if state["epoch"] >= epochs:
-            print(f"Already trained for {state['epoch']} epochs: loaded {last} (delete it to retrain).")
+            print(f"Already trained for {state['epoch']} epochs: loaded {_short(last)} "
+                  "(delete it to retrain).")
             return _finish(model, ema, history)
-        print(f"Resuming from the checkpoint after epoch {state['epoch']} ({last}).")
+        print(f"Resuming from the checkpoint after epoch {state['epoch']} ({_short(last)}).")
 
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     step = len(history.losses)
@@ -160,6 +161,11 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
                 save_weights(history.snapshot(epoch), ema.module if ema else model, epoch=epoch)
     bar.close()
     return _finish(model, ema, history)
+
+
+def _short(path: Path) -> str:
+    """profile/run/file: enough to find it, without the machine's absolute path."""
+    return "/".join(path.parts[-3:])
 
 
 def _finish(model, ema, history: History) -> History:
