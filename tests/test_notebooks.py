@@ -5,6 +5,8 @@ import nbformat
 import papermill
 import pytest
 
+# Notebooks whose lesson is printed, not drawn (architecture and shapes).
+NO_FIGURE = {"12_B1.1_unet"}
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
@@ -16,4 +18,4 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path):
     nb = nbformat.read(out, as_version=4)
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
-    assert images, f"{path.name} showed no figure"
+    assert images or path.stem in NO_FIGURE, f"{path.name} showed no figure"
