@@ -45,16 +45,6 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def mount_drive() -> Path | None:
-    """Mount Google Drive in Colab (asks for permission once); None elsewhere."""
-    if not in_colab():
-        return None
-    if not (DRIVE_ROOT / "MyDrive").exists():
-        from google.colab import drive  # type: ignore
-        drive.mount(str(DRIVE_ROOT))
-    return DRIVE_ROOT / DRIVE_FOLDER
-
-
 def _base_dir(env_var: str, local_default: str) -> Path:
     if os.environ.get(env_var):
         return Path(os.environ[env_var])
