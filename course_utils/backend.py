@@ -1,9 +1,15 @@
-"""Part A: which model the notebooks run — DeepFloyd IF, or the tiny offline stand-in.
+"""Part A: which model the notebooks run — DeepFloyd IF, Part B's MNIST model, or a tiny stand-in.
 
 ``BACKEND = "auto"`` uses DeepFloyd IF when a CUDA GPU and hub access are there, and otherwise
-says why in one line and uses ``"tiny"``: a randomly initialised UNet with IF's interface and
-IF's scheduler. The tiny model runs every algorithm exactly as DeepFloyd would, but has learned
-nothing, so its pictures are noise; it exists so that the notebooks run anywhere, and as tests.
+says why in one line and uses ``"mnist"``: the class-conditioned flow-matching UNet of Part B
+(committed in ``course_utils/assets``), whose prompts are digits ("a 3"; "" for none). Every
+Part A algorithm runs on it unchanged and its pictures mean something, on any laptop.
+``"tiny"`` is a randomly initialised UNet with IF's exact interface: its pictures are noise; it
+tests the DeepFloyd code path offline.
+
+Each backend also carries its ``examples``: the prompts, images and pairs each section uses by
+default (photos and text for DeepFloyd, digits for MNIST), so a notebook parameter left at
+``None`` means "this backend's example".
 """
 from __future__ import annotations
 
@@ -11,36 +17,134 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import deepfloyd
+from . import deepfloyd, digits
 from .env import get_device
-from .images import resize
-from .noise_models import NoiseModel, UNetNoiseModel, tiny_if_unet
+from .images import load_image, resize, test_image
+from .noise_models import FlowNoiseModel, NoiseModel, UNetNoiseModel, tiny_if_unet
 from .schedule import if_scheduler, strided_timesteps
 
-BACKENDS = ("auto", "deepfloyd", "tiny")
+BACKENDS = ("auto", "deepfloyd", "mnist", "tiny")
+
+
+@dataclass(frozen=True)
+class Examples:
+    """What each section uses when its notebook parameter is left at ``None``."""
+    test_image: str                 # what ``backend.image("test image")`` is, in words
+    prompt: str                     # §1.3–1.6
+    my_prompts: tuple               # section 0
+    sdedit_prompt: str              # §1.7, §1.7.2
+    my_images: tuple                # §1.7 (names for ``backend.image``)
+    web_image: str                  # §1.7.1
+    text_prompt: str                # §1.7.3
+    text_images: tuple              # §1.7.3
+    inpaint_targets: tuple          # §1.7.2: (image name, (top, left, height, width))
+    anagram_pairs: tuple            # §1.8
+    anagram_view: str               # §1.8: a key of ``edits.VIEWS``
+    hybrid_pairs: tuple             # §1.9: (seen from afar, seen up close)
+    hybrid_kernel: int = 33
+    hybrid_sigma: float = 2.0
+    cfg_scale: float = 7.0
+
+
+IF_EXAMPLES = Examples(
+    test_image="a rocket on its launch tower (scikit-image), standing in for the Campanile",
+    prompt="a high quality photo",
+    my_prompts=("a watercolor of a fox in the snow", "a lighthouse on a cliff at sunset",
+                "a bowl of ramen, studio photo"),
+    sdedit_prompt="a high quality photo",
+    my_images=("chelsea", "coffee"),
+    web_image="https://upload.wikimedia.org/wikipedia/commons/thumb/6/6e/Golde33443.jpg/320px-Golde33443.jpg",
+    text_prompt="a rocket ship",
+    text_images=("test image", "chelsea", "astronaut"),
+    inpaint_targets=(("test image", (4, 22, 34, 20)), ("chelsea", (10, 30, 24, 24)),
+                     ("astronaut", (4, 20, 26, 26))),
+    anagram_pairs=(("an oil painting of an old man", "an oil painting of people around a campfire"),
+                   ("an oil painting of a snowy mountain village", "a photo of a hipster barista"),
+                   ("a photo of a dog", "a photo of a man")),
+    anagram_view="flip",
+    hybrid_pairs=(("a lithograph of a skull", "a lithograph of waterfalls"),
+                  ("a rocket ship", "a pencil"),
+                  ("an oil painting of an old man", "a photo of the amalfi coast")),
+)
+
+# Digits in place of photos; pairs chosen by their measured success rates (see ``illusions``).
+MNIST_EXAMPLES = Examples(
+    test_image=f"a held-out MNIST {digits.TEST_DIGIT}",
+    prompt=f"a {digits.TEST_DIGIT}",
+    my_prompts=("a 0", "a 4", "a 8"),
+    sdedit_prompt="",
+    my_images=("a 2", "a 5"),
+    web_image="typed 4",
+    text_prompt="a 7",
+    text_images=("a 1", "a 4", "a 9"),
+    inpaint_targets=(("test image", (14, 0, 14, 28)), ("a 9", (0, 0, 14, 28)), ("a 3", (0, 0, 28, 14))),
+    anagram_pairs=(("a 6", "a 9"), ("a 2", "a 2"), ("a 4", "a 7")),
+    anagram_view="rotate180",
+    hybrid_pairs=(("a 9", "a 4"), ("a 1", "a 7"), ("a 4", "a 9")),
+    hybrid_kernel=7,
+    hybrid_sigma=1.0,
+    cfg_scale=5.0,
+)
 
 
 @dataclass
 class Backend:
-    name: str                 # "deepfloyd" or "tiny"
-    model: NoiseModel         # stage I's UNet behind the NoiseModel interface
-    embeddings: deepfloyd.PromptEmbeddings
-    stage_1: object = field(repr=False)  # an IFPipeline (text → 64×64), for section 0
+    name: str                 # "deepfloyd", "mnist" or "tiny"
+    model: NoiseModel         # the ε-model behind the NoiseModel interface
+    embeddings: object        # prompt → condition: PromptEmbeddings, or DigitPrompts for MNIST
+    stage_1: object = field(repr=False)  # IFPipeline (text → 64×64) or, for MNIST, the flow UNet
     device: torch.device = torch.device("cpu")
     reason: str = ""          # why this backend, in one line
+    examples: Examples = IF_EXAMPLES
     _stage_2: object = field(default=None, repr=False)
 
     def embed(self, prompt: str) -> torch.Tensor:
-        """The (1, 77, 4096) embedding of ``prompt``, on the model's device."""
+        """The condition of ``prompt`` on the model's device: a (1, 77, 4096) T5 embedding, or for
+        MNIST a (1, 10) one-hot digit (all zeros for "")."""
         return self.embeddings[prompt].to(self.device)
 
     def describe(self) -> str:
         return f"backend '{self.name}': {self.reason}"
 
+    @property
+    def image_shape(self) -> tuple:
+        return tuple(self.model.image_shape)
+
+    def image(self, name: str) -> torch.Tensor:
+        """(1, C, H, W) in [-1, 1] at the model's size. "test image" is the course's test image;
+        for MNIST a digit prompt ("a 2") gives a held-out MNIST digit, "typed 4" a font digit."""
+        if self.name == "mnist":
+            return digits.digit_image(name)
+        return test_image(self.image_shape[-1]) if name == "test image" else load_image(name, self.image_shape[-1])
+
+    def images(self, names) -> torch.Tensor:
+        """``image`` of each name, as one (N, C, H, W) batch."""
+        return torch.cat([self.image(name) for name in names])
+
+    def web_image(self, url: str) -> tuple[torch.Tensor, str]:
+        """§1.7.1's web image and where it came from; for MNIST, a typed (font) digit instead."""
+        if self.name == "mnist":
+            return self.image(self.examples.web_image), f"{self.examples.web_image}: a font digit, not handwriting"
+        from .images import web_image
+
+        return web_image(url, size=self.image_shape[-1])
+
+    def drawings(self, use_canvas: bool = True) -> dict[str, torch.Tensor]:
+        """§1.7.1: two canvas drawings in Colab (digits for MNIST); built-in sketches elsewhere."""
+        if self.name == "mnist":
+            return digits.drawings(use_canvas)
+        from .drawing import drawings
+
+        return drawings(use_canvas, size=self.image_shape[-1])
+
     @torch.inference_mode()
     def generate(self, prompt: str, num_inference_steps: int, generator: torch.Generator,
                  n: int = 1, guidance_scale: float = 7.0) -> torch.Tensor:
-        """Section 0: stage I's own sampler (``IFPipeline``); (n, 3, 64, 64) in [-1, 1]."""
+        """Section 0: the model's own sampler, (n, C, H, W) in [-1, 1]: IF's ``IFPipeline``, or
+        for MNIST Part B's Euler flow sampler with CFG."""
+        if self.name == "mnist":
+            return digits.generate(self.stage_1, self.embed(prompt), num_inference_steps, generator, n,
+                                   guidance_scale)
         out = self.stage_1(prompt_embeds=self.embed(prompt), negative_prompt_embeds=self.embed(""),
                            num_images_per_prompt=n, num_inference_steps=num_inference_steps,
                            guidance_scale=guidance_scale, generator=generator, output_type="pt")
@@ -49,9 +153,9 @@ class Backend:
     @torch.inference_mode()
     def upsample(self, images: torch.Tensor, prompt: str, generator: torch.Generator | None = None,
                  num_inference_steps: int = 50) -> torch.Tensor:
-        """64 → 256: IF stage II with DeepFloyd; with the tiny backend a plain bicubic resize."""
+        """64 → 256: IF stage II with DeepFloyd; otherwise a plain bicubic resize to 4× the size."""
         if self.name != "deepfloyd":
-            return resize(images, 256)
+            return resize(images, 4 * images.shape[-1])
         if self._stage_2 is None:
             self._stage_2 = deepfloyd.load_stage_2(self.device)
         n = images.shape[0]
@@ -62,7 +166,7 @@ class Backend:
 
     @property
     def upsampler(self) -> str:
-        return "IF stage II" if self.name == "deepfloyd" else "bicubic resize (no stage II offline)"
+        return "IF stage II" if self.name == "deepfloyd" else "bicubic resize (no stage II here)"
 
 
 def tiny_backend(device: torch.device | str = "cpu", seed: int = 0, reason: str = "",
@@ -79,6 +183,18 @@ def tiny_backend(device: torch.device | str = "cpu", seed: int = 0, reason: str 
     pipe.set_progress_bar_config(leave=False)
     return Backend("tiny", UNetNoiseModel(unet, scheduler, device), deepfloyd.PseudoEmbeddings(),
                    pipe, device, reason or "tiny random IF-shaped UNet (offline; images are noise)")
+
+
+def mnist_backend(device: torch.device | str = "cpu", reason: str = "", path=None) -> Backend:
+    """Part B's class-conditioned flow UNet (the committed one unless ``path``), as an ε-model."""
+    from .pretrained import MNIST_FLOW_PATH, load_mnist_flow
+
+    device = torch.device(device)
+    unet = load_mnist_flow(path or MNIST_FLOW_PATH, device)
+    model = FlowNoiseModel(unet, if_scheduler(variance_type="fixed_small"), device)
+    return Backend("mnist", model, digits.DigitPrompts(), unet, device,
+                   reason or "Part B's class-conditioned MNIST flow model; prompts are digits",
+                   MNIST_EXAMPLES)
 
 
 def deepfloyd_backend(device: torch.device | str | None = None, embeddings_path=None) -> Backend:
@@ -106,17 +222,18 @@ def choose_backend(name: str = "auto", profile=None, device: torch.device | str 
         return forced, f"profile '{profile.name}' always uses the {forced} model"
     if name == "tiny":
         return "tiny", "BACKEND='tiny': random IF-shaped UNet, images are noise"
+    if name == "mnist":
+        return "mnist", "BACKEND='mnist': Part B's class-conditioned MNIST flow model; prompts are digits"
     if name == "auto" and device.type != "cuda":
-        return "tiny", (f"no CUDA GPU ({device.type}); DeepFloyd IF needs one (Colab T4 or better), "
-                        "so using the tiny offline model (images are noise)")
+        return "mnist", (f"no CUDA GPU ({device.type}); DeepFloyd IF needs one (Colab T4 or better), "
+                         "so using Part B's MNIST model (prompts are digits: \"a 3\")")
     return "deepfloyd", ""
 
 
 def load_backend(name: str = "auto", profile=None, device: torch.device | str | None = None,
                  seed: int = 0, embeddings_path=None) -> Backend:
-    """``"deepfloyd"``, ``"tiny"`` or ``"auto"``; a profile with ``if_backend`` set overrides it.
-
-    "auto" falls back to "tiny" with a one-line reason when DeepFloyd cannot be loaded.
+    """``"deepfloyd"``, ``"mnist"``, ``"tiny"`` or ``"auto"``; a profile with ``if_backend`` set
+    overrides it. "auto" falls back to "mnist" with a one-line reason when DeepFloyd cannot be loaded.
     """
     device = torch.device(device) if device is not None else get_device()
     chosen, reason = choose_backend(name, profile, device)
@@ -124,13 +241,15 @@ def load_backend(name: str = "auto", profile=None, device: torch.device | str | 
     tiny_kw = dict(block_out_channels=tuple(widths)) if widths else {}
     if chosen == "tiny":
         return tiny_backend(device, seed, reason, **tiny_kw)
+    if chosen == "mnist":
+        return mnist_backend(device, reason)
     try:
         return deepfloyd_backend(device, embeddings_path)
     except deepfloyd.HubAccessError as err:
         if name == "deepfloyd":
             raise
-        return tiny_backend(device, seed, f"DeepFloyd unavailable: {err}; using the tiny offline model",
-                            **tiny_kw)
+        return mnist_backend(device, f"DeepFloyd unavailable: {err}; using Part B's MNIST model "
+                                     "(prompts are digits)")
 
 
 def prepare_embeddings(prompts, backend: str = "auto", profile=None, compute: bool = True,
@@ -143,6 +262,8 @@ def prepare_embeddings(prompts, backend: str = "auto", profile=None, compute: bo
     chosen, reason = choose_backend(backend, profile, device)
     if chosen == "tiny":
         return f"{reason}: prompts get pseudo-embeddings (fixed random tensors, no meaning)"
+    if chosen == "mnist":
+        return f"{reason}: digit prompts are one-hot vectors, no text encoder needed"
     path = path or deepfloyd.embeddings_path()
     try:
         table = deepfloyd.PromptEmbeddings.load(path)
@@ -158,7 +279,7 @@ def prepare_embeddings(prompts, backend: str = "auto", profile=None, compute: bo
         except deepfloyd.HubAccessError as err:
             if backend == "deepfloyd":
                 raise
-            return f"T5 unavailable ({err}); the notebooks will fall back to the tiny model"
+            return f"T5 unavailable ({err}); the notebooks will fall back to the MNIST model"
     return f"{len(table)} prompt embeddings in {path} ({len(missing)} computed now)"
 
 
@@ -166,3 +287,14 @@ def timesteps_for(profile) -> list[int]:
     """The strided timesteps of this profile (990, 960, ..., 0 unless the profile sets a stride)."""
     stride = getattr(profile, "if_stride", 30)
     return strided_timesteps(990 - 990 % stride, stride)
+
+
+def backend_image(name: str, backend: str = "auto", profile=None, device=None) -> tuple[torch.Tensor, str]:
+    """(image, what it is) for the backend ``backend`` resolves to, without loading a model:
+    §1.1–1.2 need only the picture (a photo at 64×64, or for MNIST a 28×28 digit)."""
+    chosen, _ = choose_backend(backend, profile, device)
+    examples = MNIST_EXAMPLES if chosen == "mnist" else IF_EXAMPLES
+    what = examples.test_image if name == "test image" else name
+    if chosen == "mnist":
+        return digits.digit_image(name), what
+    return (test_image() if name == "test image" else load_image(name)), what

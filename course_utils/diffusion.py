@@ -2,7 +2,7 @@
 
 Everything takes a ``NoiseModel`` (see ``noise_models``); the loops go through an ``eps_fn(x, t)
 -> (eps, variance)``, so guidance (CFG here, anagrams and hybrids in ``edits``) is just another
-``eps_fn``. Images are (B, 3, H, W) in [-1, 1]; random draws come from a CPU ``torch.Generator``
+``eps_fn``. Images are (B, C, H, W) in [-1, 1] (C = 3 for IF, 1 for the MNIST backend); random draws come from a CPU ``torch.Generator``
 and are moved to the images' device, so a seed gives the same noise on every machine.
 """
 from __future__ import annotations
@@ -35,11 +35,16 @@ def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> tor
 
 
 def check_images(im: torch.Tensor, name: str = "image") -> torch.Tensor:
-    if not isinstance(im, torch.Tensor) or im.ndim != 4 or im.shape[1] != 3:
+    if not isinstance(im, torch.Tensor) or im.ndim != 4 or im.shape[1] not in (1, 3):
         shape = tuple(im.shape) if isinstance(im, torch.Tensor) else type(im).__name__
-        raise ValueError(f"{name} must be a (B, 3, H, W) tensor in [-1, 1], got {shape}; "
-                         "load one with course_utils.images.load_image")
+        raise ValueError(f"{name} must be a (B, C, H, W) tensor in [-1, 1] with C = 3 (or 1 for MNIST), "
+                         f"got {shape}; load one with backend.image(...) or course_utils.images.load_image")
     return im
+
+
+def expand_cond(cond: torch.Tensor, n: int) -> torch.Tensor:
+    """A condition of batch 1 repeated n times: (1, 77, 4096) prompt embeddings or (1, 10) one-hots."""
+    return cond.expand(n, *cond.shape[1:])
 
 
 # ---- §1.1 forward process
@@ -76,18 +81,27 @@ def one_step_denoise(model: NoiseModel, x_t: torch.Tensor, t: int, cond: torch.T
 
 # ---- §1.4 iterative denoising
 
+def posterior_variance(alphas_cumprod: torch.Tensor, t: int, t_prev: int) -> torch.Tensor:
+    """β̃_t = β_t (1 − ᾱ_t')/(1 − ᾱ_t) with β_t = 1 − ᾱ_t/ᾱ_t': the variance of x_t' given x_t
+    and the true x_0 (Ho et al., eq. 7), for a jump t → t' of the strided schedule."""
+    a_t, a_prev = alphas_cumprod[int(t)], alphas_cumprod[int(t_prev)]
+    return (1 - a_t / a_prev) * (1 - a_prev) / (1 - a_t)
+
+
 def add_variance(scheduler, t: int, predicted_variance: torch.Tensor | None, image: torch.Tensor,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """image + v_σ, v_σ ~ N(0, σ_t²) with σ_t² the scheduler's learned-range variance.
+    """image + v_σ, v_σ ~ N(0, σ_t²), for the jump t → t' (t' = ``scheduler.previous_timestep(t)``).
 
-    For ``variance_type="learned_range"`` ``scheduler._get_variance`` returns
-    log σ² = f log β_t + (1 − f) log β̃_t with f = (v + 1)/2, the model's interpolation between
-    the largest (β_t) and smallest (β̃_t = β_t (1 − ᾱ_t')/(1 − ᾱ_t)) sensible variances of the
-    jump t → t'. Call ``use_timesteps`` first so that its t' is the strided one.
-    A model without predicted variance adds nothing (a deterministic step).
+    With a predicted variance (IF's ``variance_type="learned_range"``), ``scheduler._get_variance``
+    gives log σ² = f log β_t + (1 − f) log β̃_t with f = (v + 1)/2: the model's interpolation between
+    the largest (β_t) and smallest (β̃_t) sensible variances. A model that predicts none (the MNIST
+    backend, the oracle) gets the fixed posterior variance σ² = β̃_t. Call ``use_timesteps`` first
+    so that t' is the strided one.
     """
     if predicted_variance is None:
-        return image
+        t_prev = int(scheduler.previous_timestep(int(t)))
+        std = posterior_variance(scheduler.alphas_cumprod, t, max(t_prev, 0)).sqrt()
+        return image + std.to(image.device, image.dtype) * randn_like(image, generator)
     log_variance = scheduler._get_variance(int(t), predicted_variance)
     return image + torch.exp(0.5 * log_variance).to(image.device) * randn_like(image, generator)
 
@@ -127,7 +141,8 @@ def denoise_loop(eps_fn: EpsFn, x: torch.Tensor, i_start: int, scheduler, timest
             kept.append((t, x))
         eps, variance = eps_fn(x, t)
         x = denoise_step(x, t, t_prev, eps, alphas)
-        x = add_variance(scheduler, t, variance, x, generator)
+        if t_prev > 0:  # the last step returns the posterior mean, as in DDPM (no noise on x_0)
+            x = add_variance(scheduler, t, variance, x, generator)
         if after_step is not None:
             x = after_step(x, t_prev)
     return (x, kept) if keep_every else x
@@ -141,7 +156,7 @@ def cfg_eps(model: NoiseModel, cond: torch.Tensor, uncond: torch.Tensor, scale: 
     """ε = ε_u + γ (ε_c − ε_u); one batched forward pass, variance from the conditional half."""
     def eps_fn(x, t):
         n = x.shape[0]
-        conds = torch.cat([cond.expand(n, -1, -1), uncond.expand(n, -1, -1)])
+        conds = torch.cat([expand_cond(cond, n), expand_cond(uncond, n)])
         eps, variance = model(torch.cat([x, x]), t, conds)
         eps_c, eps_u = eps.chunk(2)
         return eps_u + scale * (eps_c - eps_u), None if variance is None else variance[:n]
@@ -168,17 +183,17 @@ def iterative_denoise_cfg(model: NoiseModel, im_noisy: torch.Tensor, i_start: in
                         timesteps, generator, **kwargs)
 
 
-def pure_noise(n: int, generator: torch.Generator | None = None, size: int = 64,
+def pure_noise(n: int, generator: torch.Generator | None = None, shape: tuple = (3, 64, 64),
                device: torch.device | str = "cpu") -> torch.Tensor:
-    """x_T ~ N(0, I): where sampling starts (i_start = 0, t = 990 is as good as pure noise)."""
-    return torch.randn((n, 3, size, size), generator=generator).to(device)
+    """x_T ~ N(0, I) of shape (n, *shape): where sampling starts (t = 990 is as good as pure noise)."""
+    return torch.randn((n, *shape), generator=generator).to(device)
 
 
 def sample(model: NoiseModel, cond: torch.Tensor, n: int = 1, uncond: torch.Tensor | None = None,
            scale: float | None = None, timesteps: list[int] | None = None,
            generator: torch.Generator | None = None, device: torch.device | str = "cpu", **kwargs):
     """§1.5/1.6: n images from pure noise; with ``uncond`` and ``scale``, guided by CFG."""
-    x = pure_noise(n, generator, device=device)
+    x = pure_noise(n, generator, model.image_shape, device)
     if uncond is None:
         return iterative_denoise(model, x, 0, cond, timesteps, generator, **kwargs)
     return iterative_denoise_cfg(model, x, 0, cond, uncond, scale if scale is not None else 7.0,

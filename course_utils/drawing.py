@@ -38,8 +38,8 @@ var finished = new Promise(function(resolve) {{ document.getElementById('done').
 """
 
 
-def draw(size: int = 256, out_size: int = 64) -> torch.Tensor | None:
-    """Draw an image in a Colab canvas; returns (1, 3, 64, 64) in [-1, 1], or None outside Colab."""
+def draw_pil(size: int = 256) -> Image.Image | None:
+    """Draw in a Colab canvas (the cell waits for "Done"); the drawing, or None outside Colab."""
     if not in_colab():
         return None
     from google.colab.output import eval_js  # type: ignore
@@ -47,8 +47,13 @@ def draw(size: int = 256, out_size: int = 64) -> torch.Tensor | None:
 
     display(HTML(_CANVAS_HTML.format(size=size)))
     data_url = eval_js("finished")
-    png = base64.b64decode(data_url.split(",", 1)[1])
-    return pil_to_tensor(Image.open(io.BytesIO(png)), out_size)
+    return Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1])))
+
+
+def draw(size: int = 256, out_size: int = 64) -> torch.Tensor | None:
+    """Draw an image in a Colab canvas; returns (1, 3, 64, 64) in [-1, 1], or None outside Colab."""
+    img = draw_pil(size)
+    return None if img is None else pil_to_tensor(img, out_size)
 
 
 def _sun(size: int) -> Image.Image:

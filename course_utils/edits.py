@@ -12,7 +12,7 @@ import torch
 from torchvision.transforms.functional import gaussian_blur
 from tqdm.auto import tqdm
 
-from .diffusion import EpsFn, cfg_eps, check_images, denoise_loop, forward, pure_noise
+from .diffusion import EpsFn, cfg_eps, check_images, denoise_loop, expand_cond, forward, pure_noise
 from .noise_models import NoiseModel
 from .schedule import strided_timesteps
 
@@ -74,7 +74,7 @@ def inpaint(model: NoiseModel, im: torch.Tensor, mask: torch.Tensor, cond: torch
         known = im if t == timesteps[-1] else forward(im, t, model.alphas_cumprod, generator=generator)
         return mask * x + (1 - mask) * known
 
-    x = pure_noise(im.shape[0], generator, im.shape[-1], im.device)
+    x = pure_noise(im.shape[0], generator, tuple(im.shape[1:]), im.device)
     return denoise_loop(cfg_eps(model, cond, uncond, scale), x, 0, model.scheduler, timesteps,
                         generator, after_step=keep_known, progress=progress)
 
@@ -96,14 +96,17 @@ IDENTITY = View("identity", lambda x: x, lambda x: x)
 FLIP = View("upside down", flip_upside_down, flip_upside_down)
 ROTATE_90 = View("rotated 90°", lambda x: torch.rot90(x, 1, dims=(-2, -1)),
                  lambda x: torch.rot90(x, -1, dims=(-2, -1)))
+ROTATE_180 = View("rotated 180°", lambda x: torch.rot90(x, 2, dims=(-2, -1)),
+                  lambda x: torch.rot90(x, 2, dims=(-2, -1)))   # 6 ↔ 9: a mirror flip would not do
 NEGATIVE = View("negative", lambda x: -x, lambda x: -x)
-VIEWS = {"flip": FLIP, "rotate90": ROTATE_90, "negative": NEGATIVE, "identity": IDENTITY}
+VIEWS = {"flip": FLIP, "rotate180": ROTATE_180, "rotate90": ROTATE_90, "negative": NEGATIVE,
+         "identity": IDENTITY}
 
 
 def _two_prompt_cfg(model: NoiseModel, x1, x2, cond1, cond2, uncond, scale, t):
     """CFG estimates for (x1, prompt 1) and (x2, prompt 2) from ONE forward pass of 4 × batch."""
     n = x1.shape[0]
-    conds = torch.cat([cond1.expand(n, -1, -1), cond2.expand(n, -1, -1)])
+    conds = torch.cat([expand_cond(cond1, n), expand_cond(cond2, n)])
     eps, variance = cfg_eps(model, conds, uncond, scale)(torch.cat([x1, x2]), t)
     eps1, eps2 = eps.chunk(2)
     var1, var2 = variance.chunk(2) if variance is not None else (None, None)
@@ -126,7 +129,7 @@ def visual_anagram(model: NoiseModel, cond1: torch.Tensor, cond2: torch.Tensor, 
                    generator: torch.Generator | None = None, device="cpu", progress: bool = True):
     """An image that shows prompt 1, and prompt 2 once ``view`` is applied (default upside down)."""
     timesteps = timesteps or strided_timesteps()
-    x = pure_noise(n, generator, device=device)
+    x = pure_noise(n, generator, model.image_shape, device)
     return denoise_loop(anagram_eps(model, cond1, cond2, uncond, scale, view), x, 0, model.scheduler,
                         timesteps, generator, progress=progress)
 
@@ -161,7 +164,7 @@ def hybrid_image(model: NoiseModel, cond_far: torch.Tensor, cond_near: torch.Ten
                  device="cpu", progress: bool = True):
     """A factorized-diffusion hybrid: low frequencies from ``cond_far``, high from ``cond_near``."""
     timesteps = timesteps or strided_timesteps()
-    x = pure_noise(n, generator, device=device)
+    x = pure_noise(n, generator, model.image_shape, device)
     return denoise_loop(hybrid_eps(model, cond_far, cond_near, uncond, scale, kernel_size, sigma), x, 0,
                         model.scheduler, timesteps, generator, progress=progress)
 

@@ -1,8 +1,9 @@
 """Part A: the one interface every algorithm is written against, and the models behind it.
 
 A noise model maps (x_t, t, condition) to (ε̂, predicted variance or None). DeepFloyd IF's UNet,
-a tiny randomly initialised UNet of the same shape (the offline backend) and an oracle that knows
-the clean image all fit it, so the sampling code never mentions DeepFloyd.
+a tiny randomly initialised UNet of the same shape (the offline backend), Part B's MNIST
+flow-matching UNet (``FlowNoiseModel``) and an oracle that knows the clean image all fit it, so the
+sampling code never mentions DeepFloyd.
 """
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ EMBEDDING_SHAPE = (77, 4096)  # T5-XXL hidden states: 77 tokens × 4096 features
 class NoiseModel:
     """ε-prediction model: ``model(x_t, t, cond) -> (eps, variance or None)``.
 
-    ``x_t`` is (B, 3, H, W), ``t`` an integer timestep, ``cond`` a prompt embedding (1 or B, 77,
-    4096). ``variance`` is the model's learned-range output (one value per pixel, roughly in
-    [-1, 1]) or None when the model predicts none. ``scheduler`` supplies ᾱ_t and the variance.
+    ``x_t`` is (B, C, H, W), ``t`` an integer timestep, ``cond`` a prompt embedding (1 or B, 77,
+    4096) or, for MNIST, a one-hot digit (1 or B, 10; zeros for no digit). ``variance`` is the
+    model's learned-range output (one value per pixel, roughly in [-1, 1]) or None when the model
+    predicts none (then the sampler uses the fixed posterior variance). ``scheduler`` supplies ᾱ_t.
     """
 
     scheduler: DDPMScheduler
+    image_shape: tuple = IMAGE_SHAPE
 
     def __call__(self, x_t: torch.Tensor, t: int, cond: torch.Tensor | None):
         raise NotImplementedError
@@ -49,7 +52,7 @@ class UNetNoiseModel(NoiseModel):
         if x_t.ndim != 4 or x_t.shape[1] != 3:
             raise ValueError(f"x_t must be (B, 3, H, W), got {tuple(x_t.shape)}")
         if cond.shape[0] == 1 and x_t.shape[0] > 1:
-            cond = cond.expand(x_t.shape[0], -1, -1)
+            cond = cond.expand(x_t.shape[0], *cond.shape[1:])
         out = self.unet(x_t.to(self.device, self.dtype), int(t),
                         encoder_hidden_states=cond.to(self.device, self.dtype)).sample
         eps, variance = out.float().to(x_t.device).split(3, dim=1)
@@ -66,6 +69,7 @@ class OracleNoiseModel(NoiseModel):
     def __init__(self, x0: torch.Tensor, scheduler: DDPMScheduler | None = None):
         self.x0 = x0
         self.scheduler = scheduler or if_scheduler()
+        self.image_shape = tuple(x0.shape[1:])
 
     def __call__(self, x_t, t, cond=None):
         a = self.alphas_cumprod[int(t)].to(x_t.dtype)
@@ -112,3 +116,46 @@ def tiny_noise_model(seed: int = 0, device: torch.device | str = "cpu", **overri
     """The offline backend's noise model: ``tiny_if_unet`` with IF's scheduler."""
     unet = tiny_if_unet(seed, **overrides).to(device)
     return UNetNoiseModel(unet, if_scheduler(), device=device)
+
+
+class FlowNoiseModel(NoiseModel):
+    """ε̂ on IF's discrete schedule from Part B's class-conditioned flow-matching velocity.
+
+    Part B's path is z_s = s·x + (1 − s)·ε with x ∈ [0, 1] and target velocity v = x − ε. Part A
+    works on y = 2x − 1 ∈ [-1, 1], so IF's forward process gives
+    x_t = √ᾱ_t y + √(1 − ᾱ_t) ε = 2√ᾱ_t x − √ᾱ_t + √(1 − ᾱ_t) ε. With a = √ᾱ_t, b = √(1 − ᾱ_t):
+
+        z = (x_t + a) / (2a + b) = s·x + (1 − s)·ε,   s = 2a / (2a + b),
+
+    the same ε on the flow's path at time s. Since z − s·v = s·x + (1 − s)ε − s·x + s·ε = ε,
+
+        ε̂ = z − s·v̂(z, s, c).
+
+    No division by a small number appears anywhere, so this is well conditioned for every t.
+    The model predicts no variance: sampling uses the scheduler's fixed posterior variance.
+    """
+
+    image_shape = (1, 28, 28)
+
+    def __init__(self, unet: torch.nn.Module, scheduler: DDPMScheduler | None = None,
+                 device: torch.device | str | None = None):
+        self.unet = unet.eval()
+        self.scheduler = scheduler or if_scheduler(variance_type="fixed_small")
+        self.device = torch.device(device) if device is not None else next(unet.parameters()).device
+
+    def flow_time(self, t: int) -> tuple[float, float]:
+        """(s, 2a + b): the flow time of IF timestep t and the rescaling of x_t."""
+        a_bar = self.alphas_cumprod[int(t)].double()
+        a, b = a_bar.sqrt(), (1 - a_bar).sqrt()
+        return float(2 * a / (2 * a + b)), float(2 * a + b)
+
+    @torch.inference_mode()
+    def __call__(self, x_t, t, cond):
+        if x_t.ndim != 4 or tuple(x_t.shape[1:]) != self.image_shape:
+            raise ValueError(f"x_t must be (B, 1, 28, 28) in [-1, 1] for the MNIST model, got {tuple(x_t.shape)}")
+        s, scale = self.flow_time(t)
+        a = self.alphas_cumprod[int(t)].sqrt().item()
+        z = (x_t.to(self.device) + a) / scale
+        c = cond.to(self.device, z.dtype).expand(z.shape[0], -1) if cond is not None else None
+        v = self.unet(z, s, c)
+        return (z - s * v).to(x_t.device), None

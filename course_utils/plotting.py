@@ -169,3 +169,28 @@ def image_slider(images: Sequence[torch.Tensor], labels: Sequence[str], value_ra
 
     slider.observe(on_change, names="value")
     return widgets.VBox([slider, caption, view])
+
+
+def plot_quality(xs, qualities, xlabel: str, title: str | None = None, name: str | None = None,
+                 log_x: bool = False):
+    """Sample quality against a setting: FD as a multiple of the real-vs-real floor (1 = as
+    good as real digits) and, when measured, the share read as the intended digit."""
+    with_acc = qualities[0].accuracy is not None
+    fig, axes = plt.subplots(1, 1 + with_acc, figsize=(4.2 * (1 + with_acc), 3), squeeze=False)
+    ax = axes[0, 0]
+    ax.plot(xs, [q.ratio for q in qualities], "o-")
+    ax.axhline(1, color="gray", ls="--", lw=1, label="real vs real")
+    ax.set(xlabel=xlabel, ylabel="FD / real-vs-real floor", yscale="log")
+    ax.legend(fontsize=8)
+    if with_acc:
+        ax = axes[0, 1]
+        ax.plot(xs, [100 * q.accuracy for q in qualities], "o-")
+        ax.set(xlabel=xlabel, ylabel="read as intended digit (%)", ylim=(0, 101))
+    for ax in axes.flat:
+        if log_x:
+            ax.set_xscale("log", base=2)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or f"sample quality (n = {qualities[0].n})", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, name)
+    return fig

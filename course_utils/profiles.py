@@ -33,13 +33,15 @@ class Profile:
     images_per_epoch: int | None = None  # None: the whole training split
     keep_epochs: tuple = (1, 5, 10)      # epochs whose weights are kept for figures
     precision: str = "auto"              # fp32, bf16, fp16 or auto (see train.resolve_precision)
+    quality_samples: int = 1000          # samples per quality measurement (FD needs ≥ 500 to mean much)
     # ---- Part A (DeepFloyd IF and its offline stand-ins)
     # (fields for Part A go here)
-    if_backend: str | None = None        # forces a backend ("tiny"); None: the notebook's BACKEND
+    if_backend: str | None = None        # forces a backend ("mnist", "tiny"); None: the notebook's BACKEND
     if_stride: int = 30                  # strided timesteps 990, 990 - stride, ..., 0
     if_num_samples: int = 5              # §1.5/1.6 samples
     if_inference_steps: tuple = (20, 100)  # section 0: stage I's num_inference_steps
     if_tiny_widths: tuple = (16, 16, 32)   # the offline model's block widths
+    if_rate_seeds: int = 50              # MNIST illusions: seeds per pair for the success rates
 
 
 # Part B sizes per profile. cpu: D = 16 and 9,000 images per epoch, so each training takes a
@@ -47,16 +49,16 @@ class Profile:
 # UNet give clearly readable digits with γ = 5, where D = 32 for a third of the steps did not.
 _PART_B = {
     "smoke": dict(denoiser_D=4, denoiser_batch=16, flow_D=4, flow_batch=16, num_steps=4,
-                  images_per_epoch=32, precision="fp32"),
+                  images_per_epoch=32, precision="fp32", quality_samples=16),
     "cpu": dict(denoiser_D=16, denoiser_batch=128, denoiser_lr=1e-3, flow_D=16, flow_batch=64,
-                flow_lr=5e-3, num_steps=32, images_per_epoch=9000),
+                flow_lr=5e-3, num_steps=16, images_per_epoch=9000, quality_samples=500),
     "full": dict(),
 }
 
 # Part A settings per profile.
 _PART_A = {
-    "smoke": dict(if_backend="tiny", if_stride=90, if_num_samples=2, if_inference_steps=(2, 4)),
-    "cpu": dict(if_inference_steps=(10, 40)),
+    "smoke": dict(if_stride=90, if_num_samples=2, if_inference_steps=(2, 4), if_rate_seeds=2),
+    "cpu": dict(if_inference_steps=(10, 40), if_rate_seeds=20),
     "full": dict(),
 }
 

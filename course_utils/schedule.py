@@ -27,9 +27,10 @@ IF_SCHEDULER_CONFIG = dict(
 )
 
 
-def if_scheduler() -> DDPMScheduler:
-    """A fresh DDPMScheduler with IF stage I's configuration."""
-    return DDPMScheduler(**IF_SCHEDULER_CONFIG)
+def if_scheduler(**overrides) -> DDPMScheduler:
+    """A fresh DDPMScheduler with IF stage I's configuration (``variance_type="fixed_small"`` for
+    a model that predicts no variance, such as the MNIST backend's)."""
+    return DDPMScheduler(**{**IF_SCHEDULER_CONFIG, **overrides})
 
 
 def strided_timesteps(start: int = 990, stride: int = 30) -> list[int]:

@@ -11,3 +11,11 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def fake_mnist():
+    """The synthetic training digits the root conftest wrote (PIL glyphs, 256 images)."""
+    from course_utils.data import load_mnist
+
+    return load_mnist(train=True, download=False)

@@ -91,10 +91,11 @@ def test_loading_deepfloyd_offline_fails_with_one_clear_line(monkeypatch):
 
 def test_backends(monkeypatch):
     monkeypatch.delenv("COURSE_PROFILE", raising=False)  # conftest forces smoke
-    smoke = load_backend("auto", get_profile("smoke"), device="cpu")
-    assert smoke.name == "tiny" and "smoke" in smoke.reason
-    auto = load_backend("auto", get_profile("cpu"), device="cpu")
-    assert auto.name == "tiny" and "no CUDA GPU" in auto.describe()
+    forced = load_backend("auto", get_profile("smoke", if_backend="tiny"), device="cpu")
+    assert forced.name == "tiny" and "smoke" in forced.reason
+    auto = load_backend("auto", get_profile("smoke"), device="cpu")
+    assert auto.name == "mnist" and "no CUDA GPU" in auto.describe()
+    assert load_backend("tiny", get_profile("cpu"), device="cpu").name == "tiny"
     with pytest.raises(ValueError, match="backend"):
         load_backend("mnist-please", device="cpu")
     assert timesteps_for(get_profile("full"))[:2] == [990, 960]
@@ -132,7 +133,7 @@ def test_headless_drawings():
     assert all(p.shape == (1, 3, 64, 64) for p in pictures.values())
 
 
-def test_auto_falls_back_to_tiny_in_one_line(monkeypatch):
+def test_auto_falls_back_to_mnist_in_one_line(monkeypatch):
     import course_utils.backend as backend_module
 
     def no_access(*args, **kwargs):
@@ -141,7 +142,7 @@ def test_auto_falls_back_to_tiny_in_one_line(monkeypatch):
     monkeypatch.setattr(backend_module, "choose_backend", lambda *a, **k: ("deepfloyd", ""))
     monkeypatch.setattr(backend_module, "deepfloyd_backend", no_access)
     fallback = load_backend("auto", device="cpu")
-    assert fallback.name == "tiny" and "gated" in fallback.describe() and "\n" not in fallback.describe()
+    assert fallback.name == "mnist" and "gated" in fallback.describe() and "\n" not in fallback.describe()
     with pytest.raises(deepfloyd.HubAccessError):
         load_backend("deepfloyd", device="cpu")
 
@@ -149,7 +150,8 @@ def test_auto_falls_back_to_tiny_in_one_line(monkeypatch):
 def test_choose_backend():
     from course_utils.backend import choose_backend
     assert choose_backend("auto", None, "cuda") == ("deepfloyd", "")
-    assert choose_backend("auto", None, "cpu")[0] == "tiny"
+    assert choose_backend("auto", None, "cpu")[0] == "mnist"
+    assert choose_backend("tiny", None, "cuda")[0] == "tiny"
     assert choose_backend("deepfloyd", None, "cpu") == ("deepfloyd", "")
 
 
