@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
@@ -112,8 +113,14 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
     history = History(epochs=epochs, iters_per_epoch=iters,
                       ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None)
 
-    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+    # Only the parameters are averaged: batch-norm statistics of a weight average are recomputed
+    # for it (settle_ema) before it is saved or returned.
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=False)
            if ema_decay else None)
+
+    def settle_ema():
+        recompute_batchnorm(ema.module, objective, images, labels, batch_size, seed=seed)
+        return ema.module
     last = history.ckpt_dir / LAST if history.ckpt_dir is not None else None
     if last is not None and last.exists():
         state = load_checkpoint(last, model, optimizer, scheduler, generators, map_location=device)
@@ -123,7 +130,7 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
         if state["epoch"] >= epochs:
             print(f"Already trained for {state['epoch']} epochs: loaded {_short(last)} "
                   "(delete it to retrain).")
-            return _finish(model, ema, history)
+            return _finish(model, settle_ema() if ema is not None else None, history)
         print(f"Resuming from the checkpoint after epoch {state['epoch']} ({_short(last)}).")
 
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
@@ -158,9 +165,9 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
             save_checkpoint(last, model, optimizer, scheduler, epoch=epoch, losses=history.losses,
                             generators=generators, ema=ema.state_dict() if ema else None)
             if epoch in keep_epochs:
-                save_weights(history.snapshot(epoch), ema.module if ema else model, epoch=epoch)
+                save_weights(history.snapshot(epoch), settle_ema() if ema is not None else model, epoch=epoch)
     bar.close()
-    return _finish(model, ema, history)
+    return _finish(model, settle_ema() if ema is not None else None, history)
 
 
 def _short(path: Path) -> str:
@@ -168,11 +175,41 @@ def _short(path: Path) -> str:
     return "/".join(path.parts[-3:])
 
 
-def _finish(model, ema, history: History) -> History:
+def _finish(model, averaged, history: History) -> History:
     """With EMA, leave the averaged weights in ``model``: they are what gets evaluated."""
-    if ema is not None:
-        model.load_state_dict(ema.module.state_dict())
+    if averaged is not None:
+        model.load_state_dict(averaged.state_dict())
     return history
+
+
+@torch.no_grad()
+def recompute_batchnorm(model, objective, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                        num_batches: int = 16, seed: int = 0) -> None:
+    """Set every batch norm's running statistics to the average of its batch statistics over
+    ``num_batches`` training batches, fed to ``model`` by the objective.
+
+    An average of weights (EMA) needs statistics of its own: averaging the live model's running
+    statistics along with the weights gives ones that fit neither (measured on the cpu profile's
+    class-conditioned model: 10% class accuracy instead of 99%). Own generators, so training's
+    random streams (and resume == uninterrupted) are untouched.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    device = images.device
+    data_gen = torch.Generator().manual_seed(seed + 2)
+    noise_gen = torch.Generator(device=device).manual_seed(seed + 3)
+    was_training, momenta = model.training, [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None   # None: an equal-weight average over the batches, not a decaying one
+    model.train()
+    for idx in iterate_batches(len(images), batch_size, data_gen, limit=num_batches * batch_size):
+        idx = idx.to(device)
+        objective(model, images[idx], labels[idx], noise_gen)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
 
 
 def _record(losses: list, pending: list, step: int, epoch: int) -> int:

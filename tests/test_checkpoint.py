@@ -158,10 +158,10 @@ def new_run(init_seed):
     return model, opt, sched
 
 
-def run_fit(data, ckpt_dir, model, opt, sched, objective=None, keep_epochs=()):
+def run_fit(data, ckpt_dir, model, opt, sched, objective=None, keep_epochs=(), ema_decay=None):
     return fit(model, objective or class_flow_objective(0.1), data[0], data[1], epochs=EPOCHS,
                batch_size=16, optimizer=opt, scheduler=sched, ckpt_dir=ckpt_dir,
-               keep_epochs=keep_epochs, seed=5, images_per_epoch=32, check_every=3)
+               keep_epochs=keep_epochs, seed=5, images_per_epoch=32, check_every=3, ema_decay=ema_decay)
 
 
 class Crash(Exception):
@@ -208,6 +208,19 @@ def test_resumed_fit_reproduces_the_uninterrupted_losses_exactly(data, tmp_path,
         assert torch.equal(model.state_dict()[k], v), k
     assert opt.param_groups[0]["lr"] == full_opt.param_groups[0]["lr"] == pytest.approx(1e-3)
     assert sched.last_epoch == EPOCHS
+
+
+def test_resumed_fit_with_ema_gives_the_uninterrupted_average(data, tmp_path):
+    full_model, opt, sched = new_run(0)
+    run_fit(data, tmp_path / "full", full_model, opt, sched, ema_decay=0.8)
+    model, opt, sched = new_run(0)
+    with pytest.raises(Crash):
+        run_fit(data, tmp_path / "crash", model, opt, sched, ema_decay=0.8,
+                objective=crashing(class_flow_objective(0.1), at_call=2 * 2))
+    model, opt, sched = new_run(123)
+    run_fit(data, tmp_path / "crash", model, opt, sched, ema_decay=0.8)
+    for k, v in full_model.state_dict().items():     # averaged weights and their BN statistics
+        assert torch.equal(model.state_dict()[k], v), k
 
 
 def test_rerunning_a_finished_fit_does_not_train_again(data, uninterrupted, capsys):

@@ -261,3 +261,54 @@ def test_a_nan_loss_keeps_the_last_good_checkpoint(tmp_path):
     state = torch.load(tmp_path / "last.pt", weights_only=False)
     assert state["epoch"] == 1 and len(state["losses"]) == 2
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+# ---- EMA of the weights (§2.6) -------------------------------------------------------------
+
+def test_ema_is_the_exponential_average_of_the_weights_after_each_step():
+    """loss = w with SGD lr 1 makes w_k = w_0 - k after step k; the average starts at w_1
+    and follows  w̄_k = β w̄_{k-1} + (1 - β) w_k."""
+    beta, steps = 0.9, 6
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.constant_(model.weight, 10.0)
+    fit(model, lambda m, x, y, g: m.weight.sum(), torch.zeros(steps, 1, 1, 1), epochs=1, batch_size=1,
+        optimizer=torch.optim.SGD(model.parameters(), lr=1.0), ema_decay=beta)
+    expected = 10.0 - 1
+    for k in range(2, steps + 1):
+        expected = beta * expected + (1 - beta) * (10.0 - k)
+    assert model.weight.item() == pytest.approx(expected, abs=1e-5)
+
+
+def conv_bn():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3))
+
+
+def test_recompute_batchnorm_sets_the_statistics_of_the_model_itself():
+    from course_utils.train import recompute_batchnorm
+    model = conv_bn().eval()
+    model[1].running_mean.fill_(5.0)
+    images = torch.randn(8, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    recompute_batchnorm(model, lambda m, x, y, g: m(x).sum(), images, torch.zeros(8, dtype=torch.long),
+                        batch_size=8, num_batches=1)
+    h = model[0](images)
+    assert torch.allclose(model[1].running_mean, h.mean((0, 2, 3)), atol=1e-6)
+    assert torch.allclose(model[1].running_var, h.var((0, 2, 3), unbiased=True), atol=1e-5)
+    assert not model.training and model[1].momentum == 0.1      # mode and momentum restored
+
+
+def test_ema_model_gets_batchnorm_statistics_of_its_own_weights():
+    """Averaging the live model's running statistics along with the weights gives statistics
+    that fit neither (a 10%-accuracy model in practice); the averaged weights get their own."""
+    from course_utils.train import recompute_batchnorm
+    images = torch.randn(64, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    labels = torch.zeros(64, dtype=torch.long)
+    objective = lambda m, x, y, g: (m(x) - x.mean()).pow(2).mean()
+    model = conv_bn()
+    fit(model, objective, images, labels, epochs=2, batch_size=16, ema_decay=0.9,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.5))
+    own = conv_bn()
+    own.load_state_dict(model.state_dict())
+    recompute_batchnorm(own, objective, images, labels, batch_size=16)
+    assert torch.allclose(model[1].running_mean, own[1].running_mean, atol=1e-6)
+    assert torch.allclose(model[1].running_var, own[1].running_var, atol=1e-6)
