@@ -121,6 +121,7 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
     def settle_ema():
         recompute_batchnorm(ema.module, objective, images, labels, batch_size, seed=seed)
         return ema.module
+
     last = history.ckpt_dir / LAST if history.ckpt_dir is not None else None
     if last is not None and last.exists():
         state = load_checkpoint(last, model, optimizer, scheduler, generators, map_location=device)
