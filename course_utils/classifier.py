@@ -107,23 +107,21 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 1
 
 
 def save_classifier(model: DigitClassifier, path: str | Path = CLASSIFIER_PATH, **info) -> Path:
-    from .checkpoint import save_atomic
+    """Weights (atomic write, architecture tag) plus ``info``: how it was trained and how well."""
+    from .checkpoint import save_weights
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic({"state_dict": model.state_dict(), "info": info}, path)
-    return path
+    return save_weights(path, model, info=info)
 
 
 def load_classifier(path: str | Path = CLASSIFIER_PATH, device: torch.device | str = "cpu") -> DigitClassifier:
     """The committed classifier (or one you trained); a clear error when the file is missing."""
-    path = Path(path)
-    if not path.exists():
+    from .checkpoint import load_weights
+
+    if not Path(path).exists():
         raise FileNotFoundError(f"no digit classifier at {path}; train one with "
                                 "`python -m course_utils.classifier --data-root DATA --out PATH`")
-    state = torch.load(path, map_location="cpu", weights_only=True)
     model = DigitClassifier()
-    model.load_state_dict(state["state_dict"])
+    load_weights(path, model)
     return model.to(device).eval()
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .classifier import DigitClassifier, predict
+from .classifier import DigitClassifier, accuracy
 
 
 def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,9 +91,7 @@ class Judge:
     def __call__(self, samples: torch.Tensor, labels: torch.Tensor | None = None) -> Quality:
         fd = frechet_distance_from_stats(*feature_stats(classifier_features(self.classifier, samples)),
                                          *self.reference)
-        acc = None
-        if labels is not None:
-            acc = (predict(self.classifier, samples) == torch.as_tensor(labels).cpu()).float().mean().item()
+        acc = accuracy(self.classifier, samples, labels) if labels is not None else None
         return Quality(len(samples), fd, self.floor, acc)
 
 

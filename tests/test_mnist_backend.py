@@ -187,3 +187,13 @@ def test_backend_examples_are_digits(backend):
     assert backend.web_image("https://example.com/x.png")[0].shape == (1, 1, 28, 28)
     assert all(d.shape == (1, 1, 28, 28) for d in backend.drawings(use_canvas=True).values())
     assert IF_EXAMPLES.prompt == "a high quality photo" and IF_EXAMPLES.anagram_view == "flip"
+
+
+def test_example_digits_and_sketches_read_as_what_they_are_called(backend):
+    """The pictures standing in for photos are the digits their names promise: the test image
+    is a 7, "a 2" a 2, the drawn sketches their digits (read by the committed classifier)."""
+    ex = backend.examples
+    named = {"test image": 7, **{name: parse_digit(name) for name in (*ex.my_images, *ex.text_images)},
+             "drawn 2": 2, "drawn 4": 4, "drawn 5": 5, "drawn 7": 7}
+    images = backend.images(list(named))
+    assert predict(load_classifier(), (images + 1) / 2).tolist() == list(named.values())
