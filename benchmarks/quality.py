@@ -2,12 +2,14 @@
 
     python benchmarks/quality.py --data-root ../shared/data [--weights PATH] [--n 500]
     python benchmarks/quality.py --data-root ../shared/data --illusions [--seeds 50]
+    python benchmarks/quality.py --data-root ../shared/data --lessons [--n 200] [--gammas 2 3 5]
 
 Default weights: the committed MNIST model (``course_utils/assets/mnist_flow_class.pt``, which is
 what the cpu profile's class-conditioned training produces). Prints class accuracy and the
 Fréchet distance of CFG samples next to the real-vs-real floor at the same sample size, for a
 few guidance scales and step counts; with ``--illusions``, how often each candidate anagram and
-hybrid pair reads as intended on Part A's MNIST backend.
+hybrid pair reads as intended on Part A's MNIST backend; with ``--lessons``, every Part A lesson
+(§1.3–§1.7.3) measured on ``--n`` held-out digits with ``course_utils.lessons``.
 """
 from __future__ import annotations
 
@@ -58,13 +60,57 @@ def illusions(args):
         print("hybrid ", rate, flush=True)
 
 
+def lesson_rows(args):
+    from course_utils import lessons
+    from course_utils.backend import mnist_backend
+    from course_utils.classifier import load_classifier
+    from course_utils.edits import I_STARTS, box_mask
+    from course_utils.metrics import Judge
+    from course_utils.schedule import strided_timesteps
+
+    backend, classifier, ts = mnist_backend(path=args.weights), load_classifier(), strided_timesteps(990, args.stride)
+    x, y = load_mnist(args.data_root, train=False, download=False)
+    per_class = args.n // 10
+    pick = torch.cat([torch.nonzero(y == d).flatten()[:per_class] for d in range(10)])
+    rest = torch.ones(len(y), dtype=torch.bool)
+    rest[pick] = False
+    judge = Judge(classifier, x[rest], n=len(pick))
+    images, labels = x[pick] * 2 - 1, y[pick]
+    gamma = backend.examples.cfg_scale
+    print(f"weights {args.weights}; {len(pick)} held-out digits; stride {args.stride}; γ = {gamma}; "
+          f"FD floor {judge.floor:.2f}")
+    i_start = backend.examples.denoise_i_start
+    for i in sorted({i_start, 10}):
+        rows = lessons.denoising(backend, classifier, judge, images, labels, i, ts, gamma)
+        rows += [lessons.denoising(backend, classifier, judge, images, labels, i, ts, g)[-1]
+                 for g in args.gammas if g != gamma]
+        print(lessons.table(rows, f"§1.2–1.6 from t = {ts[i]}"), flush=True)
+    print(lessons.table(lessons.sampling(backend, classifier, judge, len(pick), ts, (None, *args.gammas)),
+                        "§1.5/1.6 from pure noise"), flush=True)
+    print(lessons.table(lessons.sdedit_rates(backend, classifier, images, labels, I_STARTS, ts, gamma),
+                        "§1.7 SDEdit, own digit as prompt"), flush=True)
+    for name, box in (("bottom half", (14, 0, 14, 28)), ("top half", (0, 0, 14, 28))):
+        print(lessons.table(lessons.inpaint_rates(backend, classifier, images, labels, box_mask(*box, size=28), ts,
+                                                  gamma), f"§1.7.2 inpainting the {name}"), flush=True)
+    target = (labels + 3) % 10
+    print(lessons.table(lessons.sdedit_rates(backend, classifier, images, labels, I_STARTS, ts, gamma, target),
+                        "§1.7.3 SDEdit towards (digit + 3) mod 10"), flush=True)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--weights", default=str(MNIST_FLOW_PATH))
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--illusions", action="store_true")
+    parser.add_argument("--lessons", action="store_true")
+    parser.add_argument("--gammas", type=float, nargs="*", default=[2.0, 3.0, 5.0])
     parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--stride", type=int, default=30)
     args = parser.parse_args()
-    illusions(args) if args.illusions else quality(args)
+    if args.lessons:
+        lesson_rows(args)
+    elif args.illusions:
+        illusions(args)
+    else:
+        quality(args)

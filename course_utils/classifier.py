@@ -18,6 +18,9 @@ from tqdm.auto import tqdm
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 CLASSIFIER_PATH = ASSETS / "digit_classifier.pt"
+# Trained on low-passed digits: reads what survives of a digit seen from afar (hybrid images).
+FAR_CLASSIFIER_PATH = ASSETS / "digit_classifier_far.pt"
+FAR_SIGMAS = (1.5, 1.5)   # the MNIST hybrids low-pass with σ = 1.5 (kernel 11)
 
 
 def _conv(c_in: int, c_out: int) -> nn.Sequential:
@@ -82,12 +85,24 @@ def accuracy(classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor) 
     return (predict(classifier, images) == torch.as_tensor(labels).cpu()).float().mean().item()
 
 
+def random_blur(x: torch.Tensor, generator: torch.Generator, sigmas: tuple[float, float]) -> torch.Tensor:
+    """The whole batch low-passed with one σ drawn uniformly from ``sigmas``: a digit seen from
+    afar (the far-view judge of hybrid images is trained on these)."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    sigma = sigmas[0] + (sigmas[1] - sigmas[0]) * torch.rand((), generator=generator).item()
+    k = 2 * math.ceil(3 * sigma) + 1
+    return gaussian_blur(x, [k, k], [sigma, sigma])
+
+
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 12, batch_size: int = 128,
-                     lr: float = 3e-3, seed: int = 0, progress: bool = True) -> DigitClassifier:
-    """Adam with a one-cycle schedule on randomly warped digits; returns the model in eval mode."""
+                     lr: float = 3e-3, seed: int = 0, progress: bool = True,
+                     blur_sigmas: tuple[float, float] | None = None) -> DigitClassifier:
+    """Adam with a one-cycle schedule on randomly warped digits (low-passed too, with a random σ
+    in ``blur_sigmas``, for the far-view judge); returns the model in eval mode."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    model = DigitClassifier()
+    model = DigitClassifier().to(images.device)
     steps_per_epoch = math.ceil(len(images) / batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps_per_epoch)
@@ -95,7 +110,10 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 1
     for _ in range(epochs):
         model.train()
         for idx in torch.randperm(len(images), generator=g).split(batch_size):
-            loss = F.cross_entropy(model(random_affine(images[idx], g)), labels[idx])
+            x = random_affine(images[idx], g)
+            if blur_sigmas is not None:
+                x = random_blur(x, g, blur_sigmas)
+            loss = F.cross_entropy(model(x), labels[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -133,14 +151,18 @@ def main(argv=None):
     parser.add_argument("--out", default=str(CLASSIFIER_PATH))
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--far", action="store_true",
+                        help=f"train the far-view judge: digits low-passed with σ in {FAR_SIGMAS}")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     x, y = load_mnist(args.data_root, train=True)
     x_test, y_test = load_mnist(args.data_root, train=False)
-    model = train_classifier(x, y, epochs=args.epochs, seed=args.seed)
+    blur = FAR_SIGMAS if args.far else None
+    model = train_classifier(x, y, epochs=args.epochs, seed=args.seed, blur_sigmas=blur)
     acc = accuracy(model, x_test, y_test)
     path = save_classifier(model, args.out, held_out_accuracy=acc, num_train=len(x),
-                           num_held_out=len(x_test), epochs=args.epochs, seed=args.seed)
+                           num_held_out=len(x_test), epochs=args.epochs, seed=args.seed,
+                           blur_sigmas=blur)
     print(f"held-out accuracy {acc:.4f} on {len(x_test)} digits (trained on {len(x)}); saved {path}")
 
 

@@ -63,6 +63,22 @@ def example_digits(digit: int, count: int = 10) -> torch.Tensor:
     return found[:count].clone()
 
 
+def lesson_digits(per_class: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, labels): the first ``per_class`` shipped held-out digits of each class, the inputs
+    every Part A lesson is measured on (100 by default), class-major."""
+    images, labels = _examples()
+    keep = torch.cat([torch.nonzero(labels == d).flatten()[:per_class] for d in range(10)])
+    return images[keep].clone(), labels[keep].clone()
+
+
+def reference_digits() -> torch.Tensor:
+    """The shipped held-out digits that are never a lesson input (the 11th to 30th of each
+    class): the real side of a lesson's Fréchet distance and of its real-vs-real floor."""
+    images, labels = _examples()
+    keep = torch.cat([torch.nonzero(labels == d).flatten()[10:] for d in range(10)])
+    return images[keep].clone()
+
+
 def typed_digit(digit: int) -> torch.Tensor:
     """A digit in PIL's default font: clean, but not handwriting — off the MNIST manifold."""
     from .data import render_digits
