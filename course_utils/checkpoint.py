@@ -165,8 +165,8 @@ def _read(path: str | Path, map_location) -> dict:
     if not isinstance(state, dict) or "arch" not in state or "model" not in state:
         raise CorruptCheckpoint(
             path, "is a PyTorch file but not a checkpoint saved by course_utils (no 'arch' and "
-            "'model' entries: a bare state_dict, perhaps)", "Move it out of the checkpoint folder, "
-            "or load it yourself with model.load_state_dict(torch.load(path)).")
+            "'model' entries: a bare state_dict, perhaps)", "Move it out of the checkpoint folder (or "
+            "delete it); load a bare state_dict yourself with model.load_state_dict(torch.load(path)).")
     return state
 
 
