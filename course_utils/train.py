@@ -151,8 +151,6 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
 
     last = history.ckpt_dir / LAST if history.ckpt_dir is not None else None
     if last is not None:
-        future_snapshots = len([k for k in keep_epochs if 0 < k <= epochs])
-        check_writable(history.ckpt_dir, need_bytes=_checkpoint_bytes(model, ema) * (2 + future_snapshots))
         found = newest_resumable(history.ckpt_dir, model, map_location=device)
         if found is not None:
             path, state = found
@@ -166,6 +164,8 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
                       "(delete its folder to retrain).")
                 return _finish(model, settle_ema() if ema is not None else None, history)
             print(f"Resuming from the checkpoint after epoch {state['epoch']} ({_short(path)}).")
+        future_snapshots = len([k for k in keep_epochs if history.resumed_from < k <= epochs])
+        check_writable(history.ckpt_dir, need_bytes=_checkpoint_bytes(model, ema) * (2 + future_snapshots))
 
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     step = len(history.losses)
@@ -214,7 +214,10 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
 def _check_run(state: dict, run: dict, path: Path, on_mismatch: str) -> None:
     """Never continue silently with other settings: say what differs and what to do."""
     diffs = run_differences(state.get("run"), run)
-    if diffs and on_mismatch == "keep":
+    if state.get("run") is None:
+        print(f"Note: {_short(path)} was written before checkpoints recorded their settings; "
+              "resuming it without checking them.")
+    elif diffs and on_mismatch == "keep":
         print(f"Resuming {_short(path)} with its saved state although settings differ "
               f"({'; '.join(diffs)}).")
     elif diffs:
