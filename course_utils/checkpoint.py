@@ -77,7 +77,15 @@ def write_error(err: OSError, path: Path) -> OSError:
                "COURSE_CKPT_DIR (in Colab: mount Google Drive first, or use /content)")
     else:
         why = f"check that {path.parent} exists and is writable, or set COURSE_CKPT_DIR elsewhere"
-    return type(err)(err.errno, f"could not write {path} ({err.strerror or err}): {why}")
+    message = f"could not write {path} ({err.strerror or err}): {why}"
+    return type(err)(err.errno, message) if err.errno is not None else OSError(message)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass     # the error that brought us here is the one to report
 
 
 def save_atomic(obj, path: str | Path) -> Path:
@@ -97,10 +105,10 @@ def save_atomic(obj, path: str | Path) -> Path:
             os.close(fd)
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise write_error(err, path) from err
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
     _fsync_dir(path.parent)
     return path
@@ -122,16 +130,14 @@ def check_writable(folder: str | Path, need_bytes: int = 0) -> Path:
     except OSError as err:
         raise write_error(err, probe) from err
     finally:
-        try:
-            probe.unlink(missing_ok=True)
-        except OSError:
-            pass
+        _remove(probe)
     for stale in folder.glob("*.pt.tmp"):
-        stale.unlink(missing_ok=True)
+        _remove(stale)
     try:
-        free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
-    except (OSError, AttributeError):
+        stats = os.statvfs(folder)
+    except (OSError, AttributeError):   # no statvfs on Windows
         return folder
+    free = stats.f_bavail * stats.f_frsize
     if free < need_bytes:
         raise write_error(OSError(errno.ENOSPC, f"{free / 1e6:.0f} MB free, checkpoints need about "
                                                 f"{need_bytes / 1e6:.0f} MB"), folder / LAST)

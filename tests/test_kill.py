@@ -91,7 +91,9 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_the_uninterrupted_run(
     seconds = time.monotonic() - start
     rng = random.Random(12)
     chain, kills, moments = tmp_path / "chain", 0, []
-    while kills < KILLS:
+    for attempt in range(10 * KILLS):
+        if kills == KILLS:
+            break
         what = run_and_kill(data, chain, rng, "save" if kills % 2 else "time", seconds)
         if what == "finished":            # the run outlived its kill: start a new chain
             shutil.rmtree(chain)
@@ -112,5 +114,5 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_the_uninterrupted_run(
             a, b = (torch.load(d / f"epoch_{epoch}.pt", weights_only=False)["model"] for d in (copy, tmp_path / "full"))
             assert all(torch.equal(a[k], b[k]) for k in b), f"kill {kills} ({what}): epoch_{epoch}.pt"
         assert not list(copy.glob("*.tmp")) and (copy / LAST).exists()
-    assert sum("save" in m for m in moments) >= KILLS // 2
+    assert kills == KILLS and sum("save" in m for m in moments) >= KILLS // 2
     print("\n".join(moments), f"\none run: {seconds:.2f} s; all: {time.monotonic() - start:.1f} s")

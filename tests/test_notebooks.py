@@ -1,5 +1,6 @@
 """Every notebook runs headless under papermill on the smoke profile (see conftest.py), with a
 (fake) HF_TOKEN in its environment that must not appear anywhere in the executed notebook."""
+import re
 from pathlib import Path
 
 import nbformat
@@ -46,3 +47,10 @@ def test_part_a_notebook_runs_on_the_tiny_if_model(path, tmp_path, monkeypatch):
     assert any("backend 'tiny'" in "".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code"
                for o in c.get("outputs", []))
     assert_no_token(out)
+
+
+def test_no_hub_token_in_the_committed_notebooks():
+    """The published outputs come from real runs: a token printed there would be on GitHub."""
+    for path in NOTEBOOKS:
+        found = re.findall(r"hf_[A-Za-z0-9]{30,}", path.read_text())
+        assert not found, f"{path.name} holds what looks like a Hugging Face token"
