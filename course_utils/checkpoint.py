@@ -323,6 +323,9 @@ def newest_resumable(folder: str | Path, model: nn.Module, map_location="cpu"):
         if skipped:
             print("Skipped unusable checkpoints: " + "; ".join(skipped) +
                   f". Resuming from {path.name} (epoch {state['epoch']}) instead.")
+        elif path.name != LAST:
+            print(f"No {LAST} in {folder.name}: resuming from {path.name} (epoch {state['epoch']}). "
+                  "To train from scratch, delete the whole folder.")
         return path, state
     if skipped:
         raise CorruptCheckpoint(

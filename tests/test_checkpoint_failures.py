@@ -246,6 +246,15 @@ def test_a_damaged_last_pt_falls_back_to_the_newest_good_snapshot(data, tmp_path
     assert hist.losses == full[1].losses and same_weights(model, full[0])
 
 
+def test_a_deleted_last_pt_resumes_from_the_newest_snapshot_and_says_so(data, tmp_path, full, capsys):
+    with pytest.raises(Kill):
+        train(data, tmp_path, objective=killed_at(6))
+    (tmp_path / LAST).unlink()
+    model, hist = train(data, tmp_path)
+    assert "No last.pt" in capsys.readouterr().out and hist.resumed_from == 2
+    assert hist.losses == full[1].losses and same_weights(model, full[0])
+
+
 def test_a_folder_without_any_usable_checkpoint_says_so(data, tmp_path):
     with pytest.raises(Kill):
         train(data, tmp_path, objective=killed_at(4))
