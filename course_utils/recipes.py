@@ -23,7 +23,7 @@ def _seed_suffix(seed: int) -> str:
 
 
 def train_denoiser(images: torch.Tensor, profile: Profile, device, sigma: float | None = 0.5,
-                   seed: int = 0, name: str | None = None):
+                   seed: int = 0, name: str | None = None, on_mismatch: str = "error"):
     """§1.2.1 (σ = 0.5) or §1.2.3 (``sigma=None``): Adam, no scheduler, fresh noise per batch."""
     name = name or ("denoiser_pure_noise" if sigma is None else f"denoiser_sigma{sigma:g}") + _seed_suffix(seed)
     torch.manual_seed(seed)
@@ -33,13 +33,14 @@ def train_denoiser(images: torch.Tensor, profile: Profile, device, sigma: float 
                   batch_size=profile.denoiser_batch, optimizer=optimizer,
                   ckpt_dir=checkpoint_dir(profile.name) / name, keep_epochs=profile.keep_epochs,
                   seed=seed, images_per_epoch=profile.images_per_epoch,
-                  precision=profile.precision, desc=name)
+                  precision=profile.precision, desc=name, on_mismatch=on_mismatch)
     return model.eval(), history
 
 
 def train_flow(images: torch.Tensor, labels: torch.Tensor | None, profile: Profile, device,
                class_conditioned: bool = False, lr_schedule: bool = True, lr: float | None = None,
-               ema_decay: float | None = None, seed: int = 0, name: str | None = None):
+               ema_decay: float | None = None, seed: int = 0, name: str | None = None,
+               on_mismatch: str = "error"):
     """§2.2 (time only) or §2.5 (time and class): Adam, ExponentialLR(0.1^(1/epochs)) per epoch.
 
     ``lr_schedule=False`` keeps the learning rate constant (§2.6's variant); ``ema_decay``
@@ -59,7 +60,7 @@ def train_flow(images: torch.Tensor, labels: torch.Tensor | None, profile: Profi
                   batch_size=profile.flow_batch, optimizer=optimizer, scheduler=scheduler,
                   ckpt_dir=checkpoint_dir(profile.name) / name, keep_epochs=profile.keep_epochs,
                   seed=seed, images_per_epoch=profile.images_per_epoch,
-                  precision=profile.precision, ema_decay=ema_decay, desc=name)
+                  precision=profile.precision, ema_decay=ema_decay, desc=name, on_mismatch=on_mismatch)
     return model.eval(), history
 
 

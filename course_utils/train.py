@@ -119,7 +119,8 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
     out the noise of a constant, large learning rate.
 
     A checkpoint written with other settings (seed, lr, schedule, epochs, ...) is not resumed:
-    ``on_mismatch="error"`` says what differs; ``"keep"`` resumes it anyway with its saved state.
+    ``on_mismatch="error"`` says what differs; ``"keep"`` resumes it anyway with its saved state
+    (optimizer and lr included) and records this call's settings from then on.
     An unreadable ``last.pt`` falls back to the newest readable ``epoch_<k>.pt``.
     """
     if on_mismatch not in ("error", "keep"):
@@ -223,8 +224,8 @@ def _check_run(state: dict, run: dict, path: Path, on_mismatch: str) -> None:
     elif diffs:
         raise CheckpointMismatch(
             f"{path} was trained with other settings: {'; '.join(diffs)}. To keep going with the "
-            "saved run, set these back to the saved values (or pass on_mismatch=\"keep\" to fit, "
-            "which resumes with the saved state). To train with the new settings, start a fresh "
+            "saved run, set these back to the saved values (or pass on_mismatch=\"keep\" to "
+            "train_flow / train_denoiser / fit: it resumes the saved state). To train with the new settings, start a fresh "
             f"folder: delete or rename {path.parent}, or give the run another name.")
     saved = state.get("versions") or {}
     if saved and saved != versions():

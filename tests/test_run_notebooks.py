@@ -1,6 +1,7 @@
 """tools/run_notebooks.py and the notebooks' own parameter check: wrong arguments are named
 before any kernel starts, and one failing notebook neither hides the others nor their timings."""
 import importlib.util
+import os
 from pathlib import Path
 
 import nbformat
@@ -26,7 +27,8 @@ def kernels(monkeypatch):
             raise RuntimeError("cell 4 raised\nValueError: something broke")
         Path(out).write_text("{}")
     monkeypatch.setattr(run_notebooks.papermill, "execute_notebook", execute)
-    monkeypatch.setenv("COURSE_CKPT_DIR", "unused")
+    for name in ("COURSE_CKPT_DIR", "COURSE_FIGURE_DIR", "COURSE_PROFILE", "COURSE_DATA_ROOT"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))    # main() sets them: restore after
     return calls
 
 
