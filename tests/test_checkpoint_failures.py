@@ -323,3 +323,12 @@ def test_stale_tmp_files_of_a_killed_save_are_removed(tmp_path):
     (tmp_path / "notes.tmp").write_text("not ours")
     check_writable(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.tmp"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_disk_that_is_already_full_fails_before_training(tmp_path):
+    os.symlink("/dev/full", tmp_path / ".write_test")        # the probe lands on a full device
+    with pytest.raises(OSError) as err:
+        check_writable(tmp_path)
+    assert err.value.errno == errno.ENOSPC and "is full" in str(err.value) and str(tmp_path) in str(err.value)
+    assert list(tmp_path.iterdir()) == []
