@@ -26,19 +26,53 @@ def load_mnist(root: str | Path | None = None, train: bool = True, download: boo
                device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Images in [0, 1] of shape (N, 1, 28, 28) and integer labels (N,), on ``device``."""
     root = Path(root) if root is not None else default_data_root()
+    raw = root / "MNIST" / "raw"
+    split = "train" if train else "t10k"
+    files = [raw / f"{split}-images-idx3-ubyte", raw / f"{split}-labels-idx1-ubyte"]
     try:
         ds = datasets.MNIST(root=str(root), train=train, download=download)
+        images, labels = ds.data, ds.targets
+        if images.shape[1:] != (28, 28) or len(images) != len(labels) or labels.max() > 9:
+            raise ValueError(f"images {tuple(images.shape)} and labels {tuple(labels.shape)} "
+                             f"(max {labels.max().item()}) are not MNIST's")
     except Exception as err:
+        if all(f.exists() for f in files):   # there, but unreadable: not a download problem
+            raise RuntimeError(
+                f"the MNIST files {files[0].name} / {files[1].name} under {raw.resolve()} are "
+                f"damaged ({type(err).__name__}: {err}). Delete them (and their .gz) and rerun with "
+                "download=True, or copy good ones there.") from err
         if not download:  # torchvision's "Dataset not found"
+            missing = ", ".join(f.name for f in files if not f.exists())
             raise FileNotFoundError(
-                f"MNIST not found under {root.resolve()}/MNIST/raw and download is disabled. "
-                "Pass download=True (needs internet), or point root (or COURSE_DATA_ROOT) at a "
-                "folder holding MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.") from err
+                f"MNIST not found under {raw.resolve()} (missing {missing}) and download is "
+                "disabled. Pass download=True (needs internet), or point root (or COURSE_DATA_ROOT) "
+                "at a folder holding MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.") from err
         raise RuntimeError(f"could not download MNIST into {root.resolve()} ({err}). Download it "
                            "on a machine with internet and copy the MNIST/raw folder there, "
                            "or set COURSE_DATA_ROOT to a folder that has it.") from err
-    images = ds.data.unsqueeze(1).float().div_(255)
-    return images.to(device), ds.targets.clone().to(device)
+    return images.unsqueeze(1).float().div_(255).to(device), labels.clone().to(device)
+
+
+def check_training_data(images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+    """Fail before training on what would otherwise train silently into nonsense."""
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim != 4:
+        what = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a float tensor (N, C, H, W) in [0, 1], got {what}; "
+                         "for uint8 pixels use images.float() / 255 (load_mnist does this)")
+    lo, hi = torch.aminmax(images.detach())
+    if not (torch.isfinite(lo) and torch.isfinite(hi)) or lo < 0 or hi > 1:
+        hint = " (0..255 pixels? divide them by 255)" if lo >= 0 and hi > 1.5 else ""
+        raise ValueError(f"images must lie in [0, 1]; these range over [{lo.item():g}, {hi.item():g}]"
+                         f"{hint}. The losses and samplers assume [0, 1], as load_mnist returns.")
+    if labels is None:
+        return
+    labels = torch.as_tensor(labels)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}; "
+                         "convert them with labels.long()")
+    if labels.shape != (len(images),):
+        raise ValueError(f"labels must have shape ({len(images)},), one per image; got "
+                         f"{tuple(labels.shape)}")
 
 
 def iterate_batches(num_items: int, batch_size: int, generator: torch.Generator,

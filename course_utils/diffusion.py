@@ -53,7 +53,11 @@ def forward(im: torch.Tensor, t: int, alphas_cumprod: torch.Tensor | None = None
             noise: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, with ε ~ N(0, I) unless ``noise`` is given."""
     check_images(im)
-    a = (default_alphas_cumprod() if alphas_cumprod is None else alphas_cumprod)[int(t)]
+    alphas = default_alphas_cumprod() if alphas_cumprod is None else alphas_cumprod
+    if int(t) != t or not 0 <= int(t) < len(alphas):
+        raise ValueError(f"t must be an integer timestep in 0..{len(alphas) - 1}, got {t} "
+                         "(t = 0 is the clean image, larger t is noisier)")
+    a = alphas[int(t)]
     eps = randn_like(im, generator) if noise is None else noise
     return a.sqrt() * im + (1 - a).sqrt() * eps
 

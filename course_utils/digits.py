@@ -126,15 +126,23 @@ def pil_to_digit(img: Image.Image, invert: bool | None = None) -> torch.Tensor:
 def digit_image(name: str) -> torch.Tensor:
     """"test image" (a held-out 7), a digit prompt ("a 2": a held-out 2), "typed 4", "drawn 4",
     or a path/URL of any picture (made grey, 28×28, white on black)."""
+    names = ('"test image", a digit prompt ("a 0" ... "a 9"), "typed 4", "drawn 4", or the path '
+             'or URL of a picture')
     if name == "test image":
         return example_digits(TEST_DIGIT, 1)
     for prefix, make in (("typed ", typed_digit), ("drawn ", sketch_digit)):
         if name.startswith(prefix):
-            return make(int(name[len(prefix):]))
+            digit = name[len(prefix):].strip()
+            if not (digit.isdigit() and len(digit) == 1):
+                raise ValueError(f"{name!r}: {prefix.strip()} digits are 0..9, e.g. {prefix}4")
+            return make(int(digit))
     try:
         return example_digits(parse_digit(name), 1)
     except (KeyError, TypeError):
         pass
+    looks_like_a_file = name.startswith(("http://", "https://")) or "/" in name or Path(name).suffix
+    if not looks_like_a_file and not Path(name).expanduser().exists():
+        raise ValueError(f"{name!r} is neither a digit nor a picture; the MNIST backend takes {names}")
     from .images import _open
 
     return pil_to_digit(_open(name))

@@ -28,12 +28,11 @@ def sdedit(model: NoiseModel, im: torch.Tensor, i_start: int, cond: torch.Tensor
     """Noise ``im`` to t = timesteps[i_start], then denoise it with CFG back to t = 0.
 
     Small i_start: much noise, a new image that keeps only the layout. Large i_start: little
-    noise, nearly the input. Past the end of the schedule nothing is noised: the input is returned.
+    noise, nearly the input. An i_start past the schedule is an error, as in ``iterative_denoise``.
     """
     timesteps = timesteps or strided_timesteps()
     check_images(im)
-    if i_start >= len(timesteps):
-        return im.clone()
+    _check_i_start(i_start, timesteps)
     x = forward(im, timesteps[i_start], model.alphas_cumprod, generator=generator)
     return denoise_loop(cfg_eps(model, cond, uncond, scale), x, i_start, model.scheduler, timesteps,
                         generator, progress=progress)
@@ -42,8 +41,19 @@ def sdedit(model: NoiseModel, im: torch.Tensor, i_start: int, cond: torch.Tensor
 def sdedit_series(model: NoiseModel, im: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor,
                   i_starts=I_STARTS, **kwargs) -> list[torch.Tensor]:
     """``sdedit`` at every i_start of the list (§1.7's row of edits), one progress bar."""
-    return [sdedit(model, im, i, cond, uncond, progress=False, **kwargs)
+    n = len(kwargs.get("timesteps") or strided_timesteps())
+    past = [i for i in i_starts if i >= n]
+    if past:   # a short (smoke) schedule with the course's i_starts: show them, but say so
+        print(f"i_start {past} is past the end of the {n} strided timesteps: shown unedited.")
+    return [im.clone() if i >= n else sdedit(model, im, i, cond, uncond, progress=False, **kwargs)
             for i in tqdm(i_starts, desc="SDEdit", leave=False)]
+
+
+def _check_i_start(i_start: int, timesteps: list[int]) -> None:
+    if not 0 <= i_start < len(timesteps):
+        raise ValueError(f"i_start must index the {len(timesteps)} strided timesteps "
+                         f"(0..{len(timesteps) - 1}: 0 is pure noise, {len(timesteps) - 1} is t = 0), "
+                         f"got {i_start}; pick one in range, or a smaller stride for more steps")
 
 
 # ---- §1.7.2 inpainting
@@ -52,6 +62,26 @@ def box_mask(top: int, left: int, height: int, width: int, size: int = 64) -> to
     """A (1, 1, size, size) mask: 1 inside the box (to be generated), 0 outside (kept)."""
     mask = torch.zeros(1, 1, size, size)
     mask[..., top:top + height, left:left + width] = 1
+    return mask
+
+
+def check_mask(mask: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
+    """A mask that broadcasts over ``im`` without changing its batch, with values in [0, 1]."""
+    size = im.shape[-1]
+    make = f"make one with box_mask(top, left, height, width, size={size})"
+    if not isinstance(mask, torch.Tensor) or mask.ndim != 4:
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"mask must be a (1 or B, 1, H, W) tensor, got {shape}; {make}"
+                         + (" or add the dims with mask[None, None]" if shape and len(shape) == 2 else ""))
+    if mask.shape[-2:] != im.shape[-2:]:
+        raise ValueError(f"mask is {tuple(mask.shape[-2:])} but the image is {tuple(im.shape[-2:])}; {make}")
+    if mask.shape[0] not in (1, im.shape[0]) or mask.shape[1] not in (1, im.shape[1]):
+        raise ValueError(f"mask has shape {tuple(mask.shape)} for images of shape {tuple(im.shape)}: "
+                         f"use one mask (batch 1) for all images or one per image (batch {im.shape[0]})")
+    lo, hi = mask.min().item(), mask.max().item()
+    if lo < 0 or hi > 1:
+        raise ValueError(f"mask values must lie in [0, 1] (1: generate, 0: keep), got [{lo:g}, {hi:g}]"
+                         + ("; divide a 0..255 mask by 255" if hi > 1.5 else ""))
     return mask
 
 
@@ -66,9 +96,7 @@ def inpaint(model: NoiseModel, im: torch.Tensor, mask: torch.Tensor, cond: torch
     """
     timesteps = timesteps or strided_timesteps()
     check_images(im)
-    mask = mask.to(im.device, im.dtype)
-    if mask.shape[-2:] != im.shape[-2:]:
-        raise ValueError(f"mask is {tuple(mask.shape[-2:])} but the image is {tuple(im.shape[-2:])}")
+    mask = check_mask(mask, im).to(im.device, im.dtype)
 
     def keep_known(x, t):
         known = im if t == timesteps[-1] else forward(im, t, model.alphas_cumprod, generator=generator)

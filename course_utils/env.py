@@ -1,6 +1,8 @@
 """Where the notebook runs: device, Colab, Google Drive, and the folders it writes to."""
 from __future__ import annotations
 
+import ast
+import difflib
 import os
 import platform
 import sys
@@ -76,3 +78,42 @@ def seed_everything(seed: int) -> torch.Generator:
     """Seed torch's global RNG and return a generator for the caller's own draws."""
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def _assigned_names(source: str) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(t, ast.Name)]
+
+
+def check_parameters(history: list[str] | None = None) -> None:
+    """Papermill assigns every ``-p NAME VALUE`` it is given, declared or not, so a misspelt
+    name (``EPOCHS``, ``D``) would change nothing without a word. Compare the names of papermill's
+    injected cell with those of the parameters cell executed just before it; raise on strangers.
+
+    ``history`` is the kernel's list of executed cells (IPython's ``In``); outside IPython, or
+    when papermill injected nothing, there is nothing to check.
+    """
+    if history is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return
+        shell = get_ipython()
+        history = shell.user_ns.get("_ih", []) if shell is not None else []
+    for i in range(len(history) - 1, 0, -1):
+        if history[i].startswith("# Parameters\n"):        # papermill's injected cell
+            declared = _assigned_names(history[i - 1])
+            unknown = [n for n in _assigned_names(history[i]) if n not in declared]
+            if unknown:
+                hints = [f"{n} -> did you mean {close[0]}?" for n in unknown
+                         if (close := difflib.get_close_matches(n, declared, 1, 0.6))]
+                raise ValueError(
+                    f"unknown notebook parameter(s) {', '.join(unknown)}: this notebook's parameters "
+                    f"are {', '.join(declared)}. {' '.join(hints)} Sizes such as epochs and widths come "
+                    "from the run profile (PROFILE = smoke, cpu or full), not from parameters.")
+            return

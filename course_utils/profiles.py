@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .env import get_device, machine_description
+from .env import check_parameters, get_device, machine_description
 
 PROFILES = ("smoke", "cpu", "full")
 
@@ -70,7 +70,12 @@ def default_profile_name() -> str:
 
 
 def get_profile(name: str | None = None, **overrides) -> Profile:
-    """The profile named by ``COURSE_PROFILE`` if set, else ``name``, else the device default."""
+    """The profile named by ``COURSE_PROFILE`` if set, else ``name``, else the device default.
+
+    Every notebook calls this first, so it is also where papermill parameters that the notebook
+    does not declare are caught (``env.check_parameters``).
+    """
+    check_parameters()
     chosen = os.environ.get("COURSE_PROFILE") or name or "auto"
     if chosen == "auto":
         chosen = default_profile_name()

@@ -17,10 +17,15 @@ from .train import History, class_flow_objective, denoiser_objective, fit, time_
 from .unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
 
 
+def _seed_suffix(seed: int) -> str:
+    """Another seed is another model: it gets its own folder instead of a settings mismatch."""
+    return f"_seed{seed}" if seed else ""
+
+
 def train_denoiser(images: torch.Tensor, profile: Profile, device, sigma: float | None = 0.5,
-                   seed: int = 0, name: str | None = None):
+                   seed: int = 0, name: str | None = None, on_mismatch: str = "error"):
     """§1.2.1 (σ = 0.5) or §1.2.3 (``sigma=None``): Adam, no scheduler, fresh noise per batch."""
-    name = name or ("denoiser_pure_noise" if sigma is None else f"denoiser_sigma{sigma:g}")
+    name = name or ("denoiser_pure_noise" if sigma is None else f"denoiser_sigma{sigma:g}") + _seed_suffix(seed)
     torch.manual_seed(seed)
     model = UnconditionalUNet(num_hiddens=profile.denoiser_D).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=profile.denoiser_lr)
@@ -28,20 +33,22 @@ def train_denoiser(images: torch.Tensor, profile: Profile, device, sigma: float 
                   batch_size=profile.denoiser_batch, optimizer=optimizer,
                   ckpt_dir=checkpoint_dir(profile.name) / name, keep_epochs=profile.keep_epochs,
                   seed=seed, images_per_epoch=profile.images_per_epoch,
-                  precision=profile.precision, desc=name)
+                  precision=profile.precision, desc=name, on_mismatch=on_mismatch)
     return model.eval(), history
 
 
 def train_flow(images: torch.Tensor, labels: torch.Tensor | None, profile: Profile, device,
                class_conditioned: bool = False, lr_schedule: bool = True, lr: float | None = None,
-               ema_decay: float | None = None, seed: int = 0, name: str | None = None):
+               ema_decay: float | None = None, seed: int = 0, name: str | None = None,
+               on_mismatch: str = "error"):
     """§2.2 (time only) or §2.5 (time and class): Adam, ExponentialLR(0.1^(1/epochs)) per epoch.
 
     ``lr_schedule=False`` keeps the learning rate constant (§2.6's variant); ``ema_decay``
     evaluates an exponential moving average of the weights instead of the last weights.
     """
     kind = "class" if class_conditioned else "time"
-    name = name or f"flow_{kind}" + ("" if lr_schedule else "_no_scheduler") + (f"_ema{ema_decay:g}" if ema_decay else "")
+    name = name or (f"flow_{kind}" + ("" if lr_schedule else "_no_scheduler")
+                    + (f"_ema{ema_decay:g}" if ema_decay else "") + _seed_suffix(seed))
     torch.manual_seed(seed)
     net = ClassConditionalUNet if class_conditioned else TimeConditionalUNet
     model = net(num_hiddens=profile.flow_D).to(device)
@@ -53,12 +60,19 @@ def train_flow(images: torch.Tensor, labels: torch.Tensor | None, profile: Profi
                   batch_size=profile.flow_batch, optimizer=optimizer, scheduler=scheduler,
                   ckpt_dir=checkpoint_dir(profile.name) / name, keep_epochs=profile.keep_epochs,
                   seed=seed, images_per_epoch=profile.images_per_epoch,
-                  precision=profile.precision, ema_decay=ema_decay, desc=name)
+                  precision=profile.precision, ema_decay=ema_decay, desc=name, on_mismatch=on_mismatch)
     return model.eval(), history
 
 
 def after_epoch(model: torch.nn.Module, history: History, epoch: int) -> torch.nn.Module:
     """A copy of ``model`` with the weights saved after ``epoch`` (for 'results after epoch k')."""
+    path = history.snapshot(epoch)
+    if not path.exists():
+        kept = sorted(int(p.stem.split("_")[1]) for p in path.parent.glob("epoch_*.pt"))
+        raise FileNotFoundError(
+            f"no weights were kept after epoch {epoch} in {path.parent}; kept: epochs {kept}. "
+            "Only the profile's keep_epochs are saved: ask for one of those, or train into a fresh "
+            f"folder with {epoch} in keep_epochs.")
     snapshot = copy.deepcopy(model)
-    load_weights(history.snapshot(epoch), snapshot, map_location=next(model.parameters()).device)
+    load_weights(path, snapshot, map_location=next(model.parameters()).device)
     return snapshot.eval()

@@ -17,8 +17,10 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from .checkpoint import LAST, load_checkpoint, save_checkpoint, save_weights
-from .data import iterate_batches
+from .checkpoint import (LAST, CheckpointMismatch, check_writable, checkpoint_state, newest_resumable,
+                         nonfinite, restore, run_differences, save_checkpoint_state, save_weights,
+                         versions)
+from .data import check_training_data, iterate_batches
 from .flow import drop_class, flow_matching_loss, sample_path
 from .noising import denoiser_loss
 from .unet import one_hot
@@ -88,19 +90,42 @@ class History:
         return Path(self.ckpt_dir) / f"epoch_{epoch}.pt"
 
 
+def run_settings(optimizer, scheduler, *, seed: int, epochs: int, batch_size: int,
+                 images_per_epoch: int, ema_decay: float | None) -> dict:
+    """What a checkpoint must match to be resumed by this call (see ``checkpoint.RUN_KEYS``)."""
+    group = optimizer.param_groups[0]
+    schedule = None
+    if scheduler is not None:
+        schedule = {"class": type(scheduler).__name__}
+        schedule.update({k: v for k, v in scheduler.state_dict().items()
+                         if not k.startswith("_") and k not in ("last_epoch", "base_lrs", "verbose")
+                         and isinstance(v, (int, float, str, bool))})
+    return {"seed": seed, "optimizer": type(optimizer).__name__,
+            "lr": float(group.get("initial_lr", group["lr"])), "schedule": schedule, "epochs": epochs,
+            "batch_size": batch_size, "images_per_epoch": images_per_epoch, "ema_decay": ema_decay}
+
+
 def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = None, *,
         epochs: int, batch_size: int, optimizer, scheduler=None, ckpt_dir: str | Path | None = None,
         keep_epochs=(), seed: int = 0, images_per_epoch: int | None = None,
         precision: str = "fp32", ema_decay: float | None = None, desc: str = "training",
-        check_every: int = 20) -> History:
-    """Train ``model`` for ``epochs`` epochs; resume from ``ckpt_dir/last.pt`` if it exists.
+        check_every: int = 20, on_mismatch: str = "error") -> History:
+    """Train ``model`` for ``epochs`` epochs; resume from ``ckpt_dir`` if it holds a checkpoint.
 
     The scheduler (if any) steps once per epoch, as the handout asks. After every epoch the
-    full state is written to ``last.pt`` and, for epochs in ``keep_epochs``, the weights to
-    ``epoch_<k>.pt``. With ``ema_decay`` the snapshots (and ``model`` at the end) hold an
-    exponential moving average of the weights, which smooths out the noise of a constant,
-    large learning rate.
+    weights are checked for NaN/inf, then, for epochs in ``keep_epochs``, written to
+    ``epoch_<k>.pt`` and last the full state to ``last.pt``. With ``ema_decay`` the snapshots
+    (and ``model`` at the end) hold an exponential moving average of the weights, which smooths
+    out the noise of a constant, large learning rate.
+
+    A checkpoint written with other settings (seed, lr, schedule, epochs, ...) is not resumed:
+    ``on_mismatch="error"`` says what differs; ``"keep"`` resumes it anyway with its saved state
+    (optimizer and lr included) and records this call's settings from then on.
+    An unreadable ``last.pt`` falls back to the newest readable ``epoch_<k>.pt``.
     """
+    if on_mismatch not in ("error", "keep"):
+        raise ValueError(f'on_mismatch must be "error" or "keep", got {on_mismatch!r}')
+    check_training_data(images, labels)
     device = next(model.parameters()).device
     precision = resolve_precision(precision, device)
     images = images.to(device)
@@ -112,6 +137,9 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
     iters = math.ceil(n / batch_size)
     history = History(epochs=epochs, iters_per_epoch=iters,
                       ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None)
+    run = run_settings(optimizer, scheduler, seed=seed, epochs=epochs, batch_size=batch_size,
+                       images_per_epoch=n, ema_decay=ema_decay)
+    keep_epochs = set(keep_epochs)
 
     # Only the parameters are averaged: batch-norm statistics of a weight average are recomputed
     # for it (settle_ema) before it is saved or returned.
@@ -123,19 +151,26 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
         return ema.module
 
     last = history.ckpt_dir / LAST if history.ckpt_dir is not None else None
-    if last is not None and last.exists():
-        state = load_checkpoint(last, model, optimizer, scheduler, generators, map_location=device)
-        history.losses, history.resumed_from = list(state["losses"]), state["epoch"]
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        if state["epoch"] >= epochs:
-            print(f"Already trained for {state['epoch']} epochs: loaded {_short(last)} "
-                  "(delete it to retrain).")
-            return _finish(model, settle_ema() if ema is not None else None, history)
-        print(f"Resuming from the checkpoint after epoch {state['epoch']} ({_short(last)}).")
+    if last is not None:
+        found = newest_resumable(history.ckpt_dir, model, map_location=device)
+        if found is not None:
+            path, state = found
+            _check_run(state, run, path, on_mismatch)
+            restore(state, model, optimizer, scheduler, generators)
+            history.losses, history.resumed_from = list(state["losses"]), state["epoch"]
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
+            if state["epoch"] >= epochs:
+                print(f"Already trained for {state['epoch']} epochs: loaded {_short(path)} "
+                      "(delete its folder to retrain).")
+                return _finish(model, settle_ema() if ema is not None else None, history)
+            print(f"Resuming from the checkpoint after epoch {state['epoch']} ({_short(path)}).")
+        future_snapshots = len([k for k in keep_epochs if history.resumed_from < k <= epochs])
+        check_writable(history.ckpt_dir, need_bytes=_checkpoint_bytes(model, ema) * (2 + future_snapshots))
 
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     step = len(history.losses)
+    advice = _nan_advice(history.ckpt_dir)
     bar = tqdm(total=(epochs - history.resumed_from) * iters, desc=desc, unit="batch")
     for epoch in range(history.resumed_from + 1, epochs + 1):
         model.train()
@@ -157,18 +192,72 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
             pending.append(loss.detach())
             bar.update(1)
             if len(pending) == check_every:
-                step = _record(history.losses, pending, step, epoch)
+                step = _record(history.losses, pending, step, epoch, advice)
                 bar.set_postfix(epoch=epoch, loss=f"{history.losses[-1]:.4f}")
-        step = _record(history.losses, pending, step, epoch)
+        step = _record(history.losses, pending, step, epoch, advice)
         if scheduler is not None:
             scheduler.step()
+        _check_weights(model, optimizer, ema, epoch, step, advice)
         if history.ckpt_dir is not None:
-            save_checkpoint(last, model, optimizer, scheduler, epoch=epoch, losses=history.losses,
-                            generators=generators, ema=ema.state_dict() if ema else None)
+            state = checkpoint_state(model, optimizer, scheduler, epoch=epoch, losses=history.losses,
+                                     generators=generators, ema=None, run=run)
             if epoch in keep_epochs:
-                save_weights(history.snapshot(epoch), settle_ema() if ema is not None else model, epoch=epoch)
+                # Snapshot first: a kill before last.pt then just repeats this epoch, identically.
+                weights = settle_ema() if ema is not None else model
+                state["ema"] = ema.state_dict() if ema is not None else None
+                save_weights(history.snapshot(epoch), weights, epoch=epoch, run=run, resume=state)
+            state["ema"] = ema.state_dict() if ema is not None else None
+            save_checkpoint_state(state, last)
     bar.close()
     return _finish(model, settle_ema() if ema is not None else None, history)
+
+
+def _check_run(state: dict, run: dict, path: Path, on_mismatch: str) -> None:
+    """Never continue silently with other settings: say what differs and what to do."""
+    diffs = run_differences(state.get("run"), run)
+    if state.get("run") is None:
+        print(f"Note: {_short(path)} was written before checkpoints recorded their settings; "
+              "resuming it without checking them.")
+    elif diffs and on_mismatch == "keep":
+        print(f"Resuming {_short(path)} with its saved state although settings differ "
+              f"({'; '.join(diffs)}).")
+    elif diffs:
+        raise CheckpointMismatch(
+            f"{path} was trained with other settings: {'; '.join(diffs)}. To keep going with the "
+            "saved run, set these back to the saved values (or pass on_mismatch=\"keep\" to "
+            "train_flow / train_denoiser / fit: it resumes the saved state). To train with the new settings, start a fresh "
+            f"folder: delete or rename {path.parent}, or give the run another name.")
+    saved = state.get("versions") or {}
+    if saved and saved != versions():
+        print(f"Note: {_short(path)} was written with {saved}, this is {versions()}; resuming "
+              "anyway, but the numbers may differ slightly from an uninterrupted run.")
+
+
+def _checkpoint_bytes(model, ema) -> int:
+    """About one last.pt: weights, Adam's two moments, and the average."""
+    size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    return size * (4 if ema is not None else 3)
+
+
+def _nan_advice(ckpt_dir: Path | None) -> str:
+    if ckpt_dir is None:
+        return "Lower the learning rate, or check that the inputs are finite and in [0, 1]."
+    return (f"Nothing of this epoch was saved: the newest checkpoint in {ckpt_dir} is still the "
+            "last good epoch. Rerunning would repeat the same steps and fail again: lower the "
+            "learning rate (or check that the inputs are finite and in [0, 1]) and train into a "
+            f"fresh folder (delete or rename {ckpt_dir}).")
+
+
+def _check_weights(model, optimizer, ema, epoch: int, step: int, advice: str) -> None:
+    """The loss of the last step is computed before its update: a diverging update shows only here."""
+    bad = nonfinite(model.state_dict())
+    bad += [f"optimizer state {k}" for k in nonfinite({str(i): s for i, s in enumerate(optimizer.state.values())})]
+    if ema is not None:
+        bad += [f"average {k}" for k in nonfinite(ema.state_dict())]
+    if bad:
+        raise FloatingPointError(
+            f"the weights became NaN or inf in epoch {epoch} (by step {step}; first: {bad[0]}), "
+            f"though the losses were finite: the updates diverged. {advice}")
 
 
 def _short(path: Path) -> str:
@@ -213,7 +302,7 @@ def recompute_batchnorm(model, objective, images: torch.Tensor, labels: torch.Te
     model.train(was_training)
 
 
-def _record(losses: list, pending: list, step: int, epoch: int) -> int:
+def _record(losses: list, pending: list, step: int, epoch: int, advice: str = "") -> int:
     """Move pending losses to the history (one device sync per call); stop on NaN or inf."""
     if not pending:
         return step
@@ -222,9 +311,7 @@ def _record(losses: list, pending: list, step: int, epoch: int) -> int:
     for v in values:
         step += 1
         if not math.isfinite(v):
-            raise FloatingPointError(
-                f"the loss became {v} at step {step} (epoch {epoch}); training stopped and the "
-                "last checkpoint was kept. Lower the learning rate, or check that the inputs are "
-                "finite and in [0, 1].")
+            raise FloatingPointError(f"the loss became {v} at step {step} (epoch {epoch}); training "
+                                     f"stopped. {advice or _nan_advice(None)}")
         losses.append(v)
     return step

@@ -25,9 +25,12 @@ def check_images(x: torch.Tensor, channels: int = 1) -> None:
 def one_hot(labels: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
     """Labels 0..num_classes-1 to float one-hot vectors, with a clear error for bad labels."""
     labels = torch.as_tensor(labels)
-    if labels.is_floating_point() or labels.ndim != 1:
-        raise ValueError(f"class labels must be a 1-D integer tensor, got dtype {labels.dtype} "
-                         f"and shape {tuple(labels.shape)}")
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ValueError(f"class labels must be integers, got dtype {labels.dtype}; convert them "
+                         "with labels.long()")
+    if labels.ndim != 1:
+        raise ValueError(f"class labels must be a 1-D tensor (one label per image), got shape "
+                         f"{tuple(labels.shape)}")
     if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
         bad = labels[(labels < 0) | (labels >= num_classes)].unique().tolist()
         raise ValueError(f"class labels must lie in 0..{num_classes - 1}, got {bad}")
@@ -39,6 +42,9 @@ def _as_column(t: torch.Tensor | float, batch: int, like: torch.Tensor) -> torch
     t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
     if t.ndim == 0:
         t = t.expand(batch)
+    if t.numel() != batch:
+        raise ValueError(f"t must be one number or one per image ({batch}, or shape ({batch}, 1)), "
+                         f"got shape {tuple(t.shape)}")
     return t.reshape(batch, 1)
 
 
@@ -120,6 +126,9 @@ class ClassConditionalUNet(UnconditionalUNet):
         c = torch.as_tensor(c, device=x.device)
         if not c.is_floating_point():
             c = one_hot(c, self.num_classes)
+        elif c.ndim == 1:
+            raise ValueError(f"c looks like class labels but has dtype {c.dtype}: labels must be "
+                             f"integers (c.long()); one-hot rows have shape ({x.shape[0]}, {self.num_classes})")
         if tuple(c.shape) != (x.shape[0], self.num_classes):
             raise ValueError(f"c must be one-hot rows of shape ({x.shape[0]}, {self.num_classes}) "
                              f"or {x.shape[0]} integer labels, got shape {tuple(c.shape)}")

@@ -1,9 +1,11 @@
 """Checkpoints (handout hint after §1.2: checkpoint model and optimizer every epoch, resume)."""
+import errno
 import os
 
 import pytest
 import torch
 
+from course_utils import checkpoint
 from course_utils.checkpoint import (load_checkpoint, load_weights, save_checkpoint,
                                      save_weights)
 from course_utils.data import load_mnist
@@ -79,34 +81,35 @@ def test_full_checkpoint_restores_optimizer_scheduler_and_generators(tmp_path):
 
 # ---- atomic write ------------------------------------------------------------------------
 
-def test_a_failing_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+def test_a_failing_write_leaves_the_previous_file_intact_and_no_tmp(tmp_path, monkeypatch):
     path = tmp_path / "ckpt" / "epoch_1.pt"
     torch.manual_seed(0)
     old = trained_bn(UnconditionalUNet(1, 2))
     save_weights(path, old, epoch=1)
-    real_save = torch.save
+    real_write = checkpoint._write_all
 
-    def crash_mid_write(obj, f, *args, **kwargs):
-        with open(f, "wb") as fh:           # whatever file it was asked to write gets half-written
-            fh.write(b"PK\x03\x04 truncated")
-        raise OSError("disk full (simulated)")
+    def crash_mid_write(fd, data):
+        real_write(fd, data[: len(data) // 2])      # half the file reaches the disk
+        raise OSError(errno.EIO, "I/O error (simulated)")
 
     torch.manual_seed(1)
     new = UnconditionalUNet(1, 2)
-    monkeypatch.setattr(torch, "save", crash_mid_write)
-    with pytest.raises(OSError, match="simulated"):
+    monkeypatch.setattr(checkpoint, "_write_all", crash_mid_write)
+    with pytest.raises(OSError, match="simulated") as err:
         save_weights(path, new, epoch=2)
-    monkeypatch.setattr(torch, "save", real_save)
+    assert str(path) in str(err.value)
+    monkeypatch.setattr(checkpoint, "_write_all", real_write)
 
     probe = UnconditionalUNet(1, 2)
     state = load_weights(path, probe)         # still the old, complete file
     assert state["epoch"] == 1
     for k, v in old.state_dict().items():
         assert torch.equal(probe.state_dict()[k], v)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["epoch_1.pt"]   # no .tmp left
     # and the next successful write replaces it
     save_weights(path, new, epoch=2)
     assert load_weights(path, probe)["epoch"] == 2
-    assert [p.name for p in path.parent.iterdir() if p.suffix == ".pt"] == ["epoch_1.pt"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["epoch_1.pt"]
 
 
 # ---- wrong architecture / missing file -----------------------------------------------------

@@ -13,7 +13,7 @@ from course_utils.diffusion import (add_variance, blur_denoise, cfg_eps, denoise
                                     forward, iterative_denoise, iterative_denoise_cfg, one_step_denoise,
                                     sample)
 from course_utils.edits import (FLIP, IDENTITY, ROTATE_90, anagram_eps, box_mask, highpass, hybrid_eps,
-                                inpaint, lowpass, sdedit, visual_anagram, hybrid_image)
+                                inpaint, lowpass, sdedit, sdedit_series, visual_anagram, hybrid_image)
 from course_utils.noise_models import NoiseModel, OracleNoiseModel, tiny_noise_model
 from course_utils.schedule import IF_SCHEDULER_CONFIG, if_scheduler, strided_timesteps, use_timesteps
 
@@ -190,12 +190,27 @@ def test_cfg_denoising_with_oracle_ends_at_x0(x0):
 
 # ---- §1.7 edits with an oracle
 
-def test_sdedit_with_oracle_returns_the_image_and_past_the_end_returns_input(x0):
+def test_sdedit_with_oracle_returns_the_image(x0):
     oracle = OracleNoiseModel(x0)
     for i in (1, 10, 20):
         assert torch.allclose(sdedit(oracle, x0, i, cond(1), cond(2), progress=False), x0, atol=5e-3)
+
+
+@pytest.mark.parametrize("i_start", [len(TS), len(TS) + 5, -1])
+def test_sdedit_outside_the_schedule_is_an_error_as_in_iterative_denoise(x0, i_start):
+    oracle = OracleNoiseModel(x0)
+    with pytest.raises(ValueError, match=rf"0\.\.{len(TS) - 1}.*got {i_start}"):
+        sdedit(oracle, x0, i_start, cond(1), cond(2), timesteps=TS)
+    with pytest.raises(ValueError, match=rf"0\.\.{len(TS) - 1}"):
+        iterative_denoise(oracle, x0, i_start, cond(1), timesteps=TS)
+
+
+def test_sdedit_series_shows_i_starts_past_a_short_schedule_unedited_and_says_so(x0, capsys):
+    oracle = OracleNoiseModel(x0)
     other = torch.zeros_like(x0)
-    assert torch.equal(sdedit(oracle, other, len(TS), cond(1), cond(2)), other)
+    out = sdedit_series(oracle, other, cond(1), cond(2), i_starts=(1, len(TS) + 3), timesteps=TS)
+    assert len(out) == 2 and torch.equal(out[1], other) and not torch.equal(out[0], other)
+    assert f"i_start [{len(TS) + 3}] is past the end" in capsys.readouterr().out
 
 
 def test_inpainting_keeps_unmasked_pixels(tiny):

@@ -301,7 +301,7 @@ def test_ema_model_gets_batchnorm_statistics_of_its_own_weights():
     """Averaging the live model's running statistics along with the weights gives statistics
     that fit neither (a 10%-accuracy model in practice); the averaged weights get their own."""
     from course_utils.train import recompute_batchnorm
-    images = torch.randn(64, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    images = torch.rand(64, 1, 6, 6, generator=torch.Generator().manual_seed(1))   # fit wants [0, 1]
     labels = torch.zeros(64, dtype=torch.long)
     objective = lambda m, x, y, g: (m(x) - x.mean()).pow(2).mean()
     model = conv_bn()

@@ -1,15 +1,18 @@
 """Run every notebook headless with papermill, in course order, and time each one.
 
-    python tools/run_notebooks.py --profile cpu --data-root ../shared/data [--publish] [names...]
+    python tools/run_notebooks.py --profile cpu --data-root ../shared/data [--publish] [-p NAME VALUE] [names...]
 
 Executed notebooks go to BUILD/notebooks, figures (PNG/GIF) to BUILD/figures, timings to
-BUILD/timings.md. Checkpoints go to ./checkpoints/<profile> (COURSE_CKPT_DIR overrides), so a
+BUILD/timings.md. Arguments are checked before any kernel starts; a failing notebook is recorded
+in the timings and the others still run (the exit status is 1 if any failed). Checkpoints go to ./checkpoints/<profile> (COURSE_CKPT_DIR overrides), so a
 second run reuses the trainings of the first. ``--publish`` also writes the executed notebooks
 back into notebooks/ so that the committed copies carry the outputs of a real run.
 """
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import json
 import os
 import sys
@@ -32,14 +35,43 @@ def clean_for_publish(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def parse_value(text: str):
+    """-p values as Python literals where they are one (3, 0.5, None, [1, 2]), else strings."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parameters_for(notebooks: list[Path], given: dict) -> dict[Path, dict]:
+    """Each notebook's share of ``given``; a name that no selected notebook declares is an error."""
+    declared = {nb: set(papermill.inspect_notebook(str(nb))) for nb in notebooks}
+    known = set().union(*declared.values()) if declared else set()
+    unknown = [name for name in given if name not in known]
+    if unknown:
+        hints = [f"{n} -> {close[0]}?" for n in unknown if (close := difflib.get_close_matches(n, known, 1))]
+        raise SystemExit(f"unknown parameter(s) {', '.join(unknown)} for the selected notebooks; they "
+                         f"declare {', '.join(sorted(known))}. {' '.join(hints)}")
+    return {nb: {k: v for k, v in given.items() if k in declared[nb]} for nb in notebooks}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", help="notebook names or prefixes (default: all)")
-    ap.add_argument("--profile", default="auto", help="smoke, cpu, full or auto")
+    ap.add_argument("--profile", default="auto", choices=("smoke", "cpu", "full", "auto"))
     ap.add_argument("--build", default="build")
     ap.add_argument("--data-root", default=None, help="folder holding MNIST/raw (default: download)")
     ap.add_argument("--publish", action="store_true", help="store outputs in notebooks/")
+    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a papermill parameter for the notebooks that declare it (repeatable)")
     args = ap.parse_args(argv)
+
+    all_notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    notebooks = [nb for nb in all_notebooks if not args.names or any(nb.name.startswith(n) for n in args.names)]
+    if not notebooks:
+        ap.error(f"no notebook starts with {' or '.join(args.names)}; they are "
+                 f"{', '.join(nb.stem for nb in all_notebooks)}")
+    params = parameters_for(notebooks, {name: parse_value(value) for name, value in args.parameter})
 
     build = Path(args.build).resolve()
     (build / "notebooks").mkdir(parents=True, exist_ok=True)
@@ -50,29 +82,33 @@ def main(argv=None) -> int:
     if args.data_root:
         os.environ["COURSE_DATA_ROOT"] = str(Path(args.data_root).resolve())
 
-    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    if args.names:
-        notebooks = [nb for nb in notebooks if any(nb.name.startswith(n) for n in args.names)]
-    timings = []
+    timings, failed = [], []
     for nb in notebooks:
         out = build / "notebooks" / nb.name
-        print(f"==> {nb.name}", flush=True)
+        print(f"==> {nb.name}" + (f" {params[nb]}" if params[nb] else ""), flush=True)
         start = time.perf_counter()
-        papermill.execute_notebook(str(nb), str(out), cwd=str(nb.parent), kernel_name="python3",
-                                   progress_bar=False)
+        try:
+            papermill.execute_notebook(str(nb), str(out), parameters=params[nb], cwd=str(nb.parent),
+                                       kernel_name="python3", progress_bar=False)
+        except Exception as err:   # record it, and let the other notebooks run
+            failed.append(nb.name)
+            first_line = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+            print(f"    FAILED: {first_line} (executed copy: {out})", flush=True)
         seconds = time.perf_counter() - start
         timings.append((nb.name, seconds))
         print(f"    {seconds:.1f} s", flush=True)
-        if args.publish:
+        if args.publish and nb.name not in failed:
             clean_for_publish(out)
             nb.write_bytes(out.read_bytes())
     lines = [f"| notebook | seconds (profile {args.profile}) |", "|---|---|"]
-    lines += [f"| {name} | {s:.1f} |" for name, s in timings]
+    lines += [f"| {name} | {s:.1f}{' (FAILED)' if name in failed else ''} |" for name, s in timings]
     lines.append(f"| total | {sum(s for _, s in timings):.1f} |")
     (build / "timings.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     json.dump(dict(timings), open(build / "timings.json", "w"), indent=1)
-    return 0
+    if failed:
+        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
