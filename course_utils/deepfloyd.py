@@ -110,6 +110,8 @@ def _from_pretrained(cls, repo: str, **kwargs):
     levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
     diffusers_logging.set_verbosity_error()  # our one-line message replaces their warnings
     transformers_logging.set_verbosity_error()
+    for library in (diffusers_logging, transformers_logging):
+        library.disable_progress_bar()  # "Loading weights" bars would bury the notebook's output
     try:
         return cls.from_pretrained(repo, **kwargs)
     except ImportError as err:
@@ -120,6 +122,8 @@ def _from_pretrained(cls, repo: str, **kwargs):
     finally:
         diffusers_logging.set_verbosity(levels[0])
         transformers_logging.set_verbosity(levels[1])
+        for library in (diffusers_logging, transformers_logging):
+            library.enable_progress_bar()
 
 
 def _load_stage(cls, repo: str, device: torch.device):
