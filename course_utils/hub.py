@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 
 import torch
 
+from .env import in_colab
+
 # import name -> pip name; protobuf: transformers 5 reads T5's SentencePiece model through it
 # (without it the tokenizer falls back to tiktoken and fails with a ValueError).
 STAGE_PACKAGES = {"diffusers": "diffusers", "transformers": "transformers", "accelerate": "accelerate",
@@ -91,30 +93,22 @@ def hub_login(interactive: bool = True) -> str:
     """The notebook's token cell: use the Colab secret ``HF_TOKEN`` or a saved login, else ask.
 
     Returns one line that says where the token came from; the token itself is never printed.
-    ``interactive=False`` (headless runs) never prompts.
+    Only in Colab, and only with ``interactive``, does it show huggingface_hub's login box: a
+    headless run (papermill, CI) never waits for one.
     """
     source = token_source()
     if source == "Colab secret":
         os.environ["HF_TOKEN"] = _colab_secret()  # huggingface_hub reads it from here
     if source:
         return f"Hugging Face token: from {source}"
-    if interactive and _in_notebook():
+    if interactive and in_colab():
         from huggingface_hub import login
-        login()  # a password-style widget; the token is stored, not shown
-        if token_source():
-            return "Hugging Face token: from login"
+        login()  # in a notebook: a password box that returns at once; the token is stored, not shown
+        return ("Hugging Face token: paste a read token in the box above and press Login, then run the "
+                "next cell (or add the Colab secret HF_TOKEN and run this cell again)")
     return ("no Hugging Face token: DeepFloyd IF will not load (BACKEND=\"auto\" uses MNIST). Add the "
             "Colab secret HF_TOKEN (key icon, left bar; allow notebook access) or run "
             "huggingface_hub.login(), after accepting the licence on the model pages")
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-        shell = get_ipython()
-        return shell is not None and "Terminal" not in type(shell).__name__
-    except ImportError:
-        return False
 
 
 def hub_offline() -> bool:

@@ -122,6 +122,9 @@ def test_with_a_token_set_the_advice_is_not_to_set_one(monkeypatch, no_token):
 
 def test_hub_login_never_prints_the_token_and_never_prompts_headless(monkeypatch, no_token):
     assert "no Hugging Face token" in hub.hub_login(interactive=False)
+    import huggingface_hub
+    monkeypatch.setattr(huggingface_hub, "login", lambda *a, **k: pytest.fail("prompted outside Colab"))
+    assert "add the Colab secret HF_TOKEN" in hub.hub_login(interactive=True)   # papermill, CI: no box
     monkeypatch.setattr(hub, "_colab_secret", lambda: "hf_from_colab_456")
     line = hub.hub_login(interactive=False)
     assert line == "Hugging Face token: from Colab secret" and "hf_from_colab_456" not in line
