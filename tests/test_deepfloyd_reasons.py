@@ -124,7 +124,7 @@ def test_hub_login_never_prints_the_token_and_never_prompts_headless(monkeypatch
     assert "no Hugging Face token" in hub.hub_login(interactive=False)
     import huggingface_hub
     monkeypatch.setattr(huggingface_hub, "login", lambda *a, **k: pytest.fail("prompted outside Colab"))
-    assert "add the Colab secret HF_TOKEN" in hub.hub_login(interactive=True)   # papermill, CI: no box
+    assert "no Hugging Face token" in hub.hub_login(interactive=True)   # papermill, CI: no box
     monkeypatch.setattr(hub, "_colab_secret", lambda: "hf_from_colab_456")
     line = hub.hub_login(interactive=False)
     assert line == "Hugging Face token: from Colab secret" and "hf_from_colab_456" not in line
