@@ -156,7 +156,8 @@ def hub_error_message(err: BaseException, repo: str, token: str | None = "auto")
     if "GatedRepoError" in names or "gated repo" in text:
         return f"{repo} is gated and this account has no access yet: {fix}"
     if "RepositoryNotFoundError" in names or "401" in text or "403" in text:
-        return f"{repo} is not visible to this token: {fix}"
+        return (f"{repo} is not visible to this token: {fix}" if token else
+                f"{repo} needs a Hugging Face token and none is set: {fix}")
     if ("LocalEntryNotFoundError" in names or "OfflineModeIsEnabled" in names or "offline" in text
             or "cached" in text):
         where = "HF_HUB_OFFLINE is set" if hub_offline() else "huggingface.co cannot be reached"

@@ -118,6 +118,8 @@ def test_with_a_token_set_the_advice_is_not_to_set_one(monkeypatch, no_token):
     monkeypatch.delenv("HF_TOKEN")
     message = hub.hub_error_message(gated, deepfloyd.STAGE_1)
     assert "add the Colab secret HF_TOKEN" in message and "huggingface.co/DeepFloyd/IF-I-XL-v1.0" in message
+    unauthorized = type("RepositoryNotFoundError", (Exception,), {})("401 Client Error")
+    assert "none is set" in hub.hub_error_message(unauthorized, deepfloyd.STAGE_1)
 
 
 def test_hub_login_never_prints_the_token_and_never_prompts_headless(monkeypatch, no_token):
