@@ -67,8 +67,8 @@ def dtype_kwarg(library: str, dtype: torch.dtype) -> dict:
 def _pipeline_device_map(device: torch.device) -> str | None:
     """``device_map`` that puts a pipeline's weights straight on ``device``, if this diffusers can.
 
-    Going through CPU memory first would need the whole fp16 UNet in RAM (8.9 GB for stage I) on
-    top of the kernel: too close to a free Colab's 12.7 GB (see ``memory_plan``).
+    Going through CPU memory first would need the whole fp16 UNet in RAM (8.3 GiB for stage I) on
+    top of the kernel: too close to a free Colab's 12.7 GiB (see ``memory_plan``).
     """
     from diffusers.pipelines import pipeline_utils
 
@@ -88,8 +88,8 @@ def stage_load_kwargs(device: torch.device) -> dict:
 
 def text_encoder_load_kwargs(device: torch.device) -> dict:
     """from_pretrained arguments of T5-XXL: on CUDA loaded straight to the GPU (never whole in
-    RAM), in 8-bit when bitsandbytes is there (7.9 GB instead of 11.5 GB; transformers keeps the
-    ``wo`` layers unquantized in fp32 either way)."""
+    RAM), in 8-bit when bitsandbytes is there (7.7 GiB of weights instead of 11; transformers keeps
+    the ``wo`` layers unquantized in fp32 either way)."""
     kwargs = dict(subfolder="text_encoder")
     if device.type == "cuda":
         kwargs.update(variant="fp16", device_map={"": str(device)}, **dtype_kwarg("transformers", torch.float16))
