@@ -169,3 +169,21 @@ def test_t5_is_freed_after_the_embeddings(monkeypatch, tiny_stage_1, tmp_path):
     table = deepfloyd.compute_prompt_embeddings(["", "a photo of a dog"], tmp_path / "e.pth", "cpu", repo=tiny_stage_1)
     assert len(loaded) == 1 and loaded[0]() is None, "T5 is still alive after compute_prompt_embeddings"
     assert table["a photo of a dog"].shape == (1, 77, 4096)
+
+
+def test_dtype_keyword_follows_the_library_version(monkeypatch, tiny_stage_1):
+    import warnings
+
+    from diffusers import IFPipeline
+    from diffusers.utils import deprecation_utils
+
+    assert deepfloyd.dtype_kwarg("diffusers", torch.float16) == {"dtype": torch.float16}      # 0.42
+    assert deepfloyd.dtype_kwarg("transformers", torch.float16) == {"dtype": torch.float16}   # 5.x
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # diffusers' "torch_dtype is deprecated" would raise here
+        IFPipeline.from_pretrained(tiny_stage_1, **deepfloyd.stage_load_kwargs(torch.device("cpu")),
+                                   **deepfloyd.dtype_kwarg("diffusers", torch.float32))
+    monkeypatch.delattr(deprecation_utils, "_resolve_dtype")          # a diffusers before the rename
+    monkeypatch.setattr(deepfloyd, "_version", lambda package: (4, 45))
+    assert deepfloyd.dtype_kwarg("diffusers", torch.float16) == {"torch_dtype": torch.float16}
+    assert deepfloyd.dtype_kwarg("transformers", torch.float16) == {"torch_dtype": torch.float16}
