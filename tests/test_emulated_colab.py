@@ -48,7 +48,8 @@ def _source_tree(dest: Path) -> Path:
 
 def _run(cmd, **kw):
     result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
-    assert result.returncode == 0, f"{' '.join(map(str, cmd))[:200]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    command = " ".join(map(str, cmd))[:200]
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout
 
 

@@ -21,8 +21,11 @@ def on_a_gpu(monkeypatch):
     real = importlib.util.find_spec
 
     def with_bitsandbytes(installed):
-        monkeypatch.setattr(importlib.util, "find_spec",
-                            lambda name, *a: (object() if installed else None) if name == "bitsandbytes" else real(name, *a))
+        def find_spec(name, *args):
+            if name == "bitsandbytes":
+                return object() if installed else None
+            return real(name, *args)
+        monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     return with_bitsandbytes
 
 

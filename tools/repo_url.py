@@ -22,7 +22,8 @@ NOTEBOOKS = ROOT / "notebooks"
 
 _SETTING = re.compile(r'^(repository|branch)\s*=\s*"([^"]*)"', re.M)
 _SECTION = re.compile(r"^\[tool\.course-utils\]\s*$(.*?)(?=^\[|\Z)", re.M | re.S)
-BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^/\s\"]+/[^/\s\"]+/blob/[^/\s\"]+/notebooks/[^\s\"]+?\.ipynb")
+BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^/\s\"]+/[^/\s\"]+/blob/[^/\s\"]+"
+                   r"/notebooks/[^\s\"]+?\.ipynb")
 INSTALL = re.compile(r"git\+https://github\.com/[^/\s\"@\\]+/[^/\s\"@\\]+?(?:\.git)?(?:@[^\s\"\\#]+)?(?=[\s\"\\#]|$)")
 
 
@@ -74,7 +75,10 @@ def write_setting(url: str, branch: str, pyproject: Path = PYPROJECT) -> None:
     owner_name(url)
     text = pyproject.read_text()
     block = f'[tool.course-utils]\nrepository = "{url}"\nbranch = "{branch}"\n'
-    text = _SECTION.sub(lambda m: block + "\n", text, count=1) if _SECTION.search(text) else text.rstrip() + "\n\n" + block
+    if _SECTION.search(text):
+        text = _SECTION.sub(lambda m: block + "\n", text, count=1)
+    else:
+        text = text.rstrip() + "\n\n" + block
     pyproject.write_text(text)
 
 
