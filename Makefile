@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make notebooks   run every notebook headless (papermill) into build/, figures included
-#   make test        unit tests + every notebook on the smoke profile + nbval
+#   make test        unit tests + every notebook on the smoke profile + nbval + emulated Colab
 # Both create the virtual environment in $(VENV) when it is missing.
 
 PYTHON   ?= python3
@@ -14,7 +14,7 @@ SHELL    := /bin/bash
 # pip repeats a harmless warning for every package of this machine's local index; drop it
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup notebooks publish test unit bench clean
+.PHONY: setup notebooks publish test unit colab repo-url bench clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,16 @@ publish: setup
 
 test: setup
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -q
+	$(MAKE) --no-print-directory colab
+
+# A fresh Colab, emulated (minutes): a new venv with only Colab's torch and the notebook's own
+# install line, then the DeepFloyd path on tiny hub-shaped weights and a Part A notebook.
+colab: setup
+	COURSE_COLAB_EMULATION=1 $(PY) -m pytest tests/test_emulated_colab.py -q
+
+# Point every notebook's Colab badge and install line at a fork: make repo-url URL=https://github.com/ME/FORK
+repo-url:
+	$(PYTHON) tools/repo_url.py $(URL)
 
 unit: setup
 	$(PY) -m pytest tests -q -k "not notebook"

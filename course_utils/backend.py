@@ -98,6 +98,7 @@ class Backend:
     reason: str = ""          # why this backend, in one line
     examples: Examples = IF_EXAMPLES
     _stage_2: object = field(default=None, repr=False)
+    stage_2_repo: str = deepfloyd.STAGE_2   # a hub name or a local folder
 
     def embed(self, prompt: str) -> torch.Tensor:
         """The condition of ``prompt`` on the model's device: a (1, 77, 4096) T5 embedding, or for
@@ -158,7 +159,7 @@ class Backend:
         if self.name != "deepfloyd":
             return resize(images, 4 * images.shape[-1])
         if self._stage_2 is None:
-            self._stage_2 = deepfloyd.load_stage_2(self.device)
+            self._stage_2 = deepfloyd.load_stage_2(self.device, self.stage_2_repo)
         n = images.shape[0]
         out = self._stage_2(image=images.to(self.device), prompt_embeds=self.embed(prompt).expand(n, -1, -1),
                             negative_prompt_embeds=self.embed("").expand(n, -1, -1), generator=generator,
@@ -198,23 +199,27 @@ def mnist_backend(device: torch.device | str = "cpu", reason: str = "", path=Non
                    MNIST_EXAMPLES)
 
 
-def deepfloyd_backend(device: torch.device | str | None = None, embeddings_path=None) -> Backend:
-    """DeepFloyd IF stage I with the prompt embeddings stored at ``embeddings_path``."""
+def deepfloyd_backend(device: torch.device | str | None = None, embeddings_path=None,
+                      repos: tuple[str, str] = (deepfloyd.STAGE_1, deepfloyd.STAGE_2)) -> Backend:
+    """DeepFloyd IF stage I with the prompt embeddings stored at ``embeddings_path``.
+
+    ``repos``: stage I and II, hub names or local folders (the tests use tiny IF-shaped ones)."""
     device = torch.device(device) if device is not None else get_device()
-    pipe = deepfloyd.load_stage_1(device)
     path = embeddings_path or deepfloyd.embeddings_path()
-    try:
+    try:  # before the 9 GB download: a broken file is the user's to fix first
         embeddings = deepfloyd.PromptEmbeddings.load(path)
     except FileNotFoundError:
         embeddings = deepfloyd.PromptEmbeddings({}, source=f"{path} (missing: run section 0)")
+    pipe = deepfloyd.load_stage_1(device, repos[0])
     model = UNetNoiseModel(pipe.unet, pipe.scheduler, device=device, dtype=pipe.unet.dtype)
     return Backend("deepfloyd", model, embeddings, pipe, device,
-                   f"{deepfloyd.STAGE_1} on {device.type}, {len(embeddings)} prompt embeddings")
+                   f"{deepfloyd.STAGE_1} on {device.type}, {len(embeddings)} prompt embeddings",
+                   stage_2_repo=repos[1])
 
 
 def choose_backend(name: str = "auto", profile=None, device: torch.device | str | None = None):
     """(backend name, why) before anything is loaded: the profile may force one, and "auto"
-    picks DeepFloyd only with a CUDA GPU (hub access is checked when loading)."""
+    picks DeepFloyd only with a CUDA GPU and its packages (hub access is checked when loading)."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")
     device = torch.device(device) if device is not None else get_device()
@@ -228,6 +233,9 @@ def choose_backend(name: str = "auto", profile=None, device: torch.device | str 
     if name == "auto" and device.type != "cuda":
         return "mnist", (f"no CUDA GPU ({device.type}); DeepFloyd IF needs one (Colab T4 or better), "
                          "so using Part B's MNIST model (prompts are digits: \"a 3\")")
+    if name == "auto" and deepfloyd.hub.missing_packages():
+        return "mnist", (f"DeepFloyd IF's packages are not installed ({', '.join(deepfloyd.hub.missing_packages())}: "
+                         f"{deepfloyd.hub.INSTALL_HINT}), so using Part B's MNIST model (prompts are digits)")
     return "deepfloyd", ""
 
 
@@ -245,8 +253,10 @@ def load_backend(name: str = "auto", profile=None, device: torch.device | str | 
     if chosen == "mnist":
         return mnist_backend(device, reason)
     try:
+        deepfloyd.hub.require_gpu(device)
+        deepfloyd.require_packages()
         return deepfloyd_backend(device, embeddings_path)
-    except deepfloyd.HubAccessError as err:
+    except deepfloyd.DeepFloydUnavailable as err:
         if name == "deepfloyd":
             raise
         return mnist_backend(device, f"DeepFloyd unavailable: {err}; using Part B's MNIST model "
@@ -276,8 +286,9 @@ def prepare_embeddings(prompts, backend: str = "auto", profile=None, compute: bo
                 "set COMPUTE_EMBEDDINGS = True to run T5 for them")
     if missing:
         try:
+            deepfloyd.hub.require_gpu(torch.device(device) if device is not None else get_device())
             table = deepfloyd.compute_prompt_embeddings(missing, path, device)
-        except deepfloyd.HubAccessError as err:
+        except deepfloyd.DeepFloydUnavailable as err:
             if backend == "deepfloyd":
                 raise
             return f"T5 unavailable ({err}); the notebooks will fall back to the MNIST model"

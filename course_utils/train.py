@@ -64,7 +64,10 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
         return precision
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        # Not torch.cuda.is_bf16_supported(): since torch 2.x it also counts bf16 that is only
+        # emulated, and says True on a T4 (sm_75), where emulated bf16 is slower than fp16 with
+        # a GradScaler. Native bf16 tensor cores start with Ampere (sm_80).
+        return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
     return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
 
 

@@ -140,6 +140,7 @@ def test_auto_falls_back_to_mnist_in_one_line(monkeypatch):
         raise deepfloyd.HubAccessError("DeepFloyd/IF-I-XL-v1.0 is gated: accept the licence")
 
     monkeypatch.setattr(backend_module, "choose_backend", lambda *a, **k: ("deepfloyd", ""))
+    monkeypatch.setattr(deepfloyd.hub, "require_gpu", lambda device: None)  # as on a GPU
     monkeypatch.setattr(backend_module, "deepfloyd_backend", no_access)
     fallback = load_backend("auto", device="cpu")
     assert fallback.name == "mnist" and "gated" in fallback.describe() and "\n" not in fallback.describe()
