@@ -18,6 +18,7 @@ from .env import figure_dir
 DPI = 90
 # Inline figures at a modest resolution keep the committed notebooks small.
 plt.rcParams["figure.dpi"] = 72
+MIN_WIDTH, MIN_GRID_WIDTH = 4.4, 8.4   # inches at 72 dpi: 317 and 605 px
 
 
 def save_figure(fig, name: str | None) -> Path | None:
@@ -44,6 +45,8 @@ def show_images(images: Sequence[torch.Tensor] | torch.Tensor, titles: Sequence[
     images = list(images)
     ncols = ncols or len(images)
     nrows = math.ceil(len(images) / ncols)
+    # readable at GitHub's width: rows of several images at least ~600 px wide, any figure ≥ 300 px
+    size = max(size, (MIN_GRID_WIDTH if ncols >= 4 else MIN_WIDTH) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(suptitle)),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):

@@ -15,6 +15,7 @@ import ast
 import difflib
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,33 @@ import papermill
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# A progress bar is useful while a cell runs and debris afterwards: a stored one reads "0%"
+# forever (tqdm's widget falls back to its first text) or as a wall of carriage returns.
+PROGRESS = re.compile(r"\d+%\||it/s\]|s/it\]|batch/s\]")
+
+
+def is_progress(out) -> bool:
+    if out.get("output_type") == "stream":
+        return bool(PROGRESS.search(out.get("text", "")))
+    data = out.get("data", {})
+    return "application/vnd.jupyter.widget-view+json" in data and bool(PROGRESS.search(data.get("text/plain", "")))
+
+
+def drop_progress(out):
+    """``out`` without its progress-bar text (None if nothing else is left)."""
+    if not is_progress(out):
+        return out
+    if out.get("output_type") != "stream":
+        return None
+    # keep the lines a bar shares a stream with ("Resuming from ...", "trained in ...")
+    lines = [line.split("\r")[-1] for line in out["text"].split("\n")]
+    kept = [line for line in lines if line.strip() and not PROGRESS.search(line)]
+    if not kept:
+        return None
+    out["text"] = "\n".join(kept) + "\n"
+    return out
+
+
 def clean_for_publish(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
@@ -32,6 +60,8 @@ def clean_for_publish(path: Path) -> None:
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in map(drop_progress, cell.outputs) if o is not None]
     nbformat.write(nb, path)
 
 
