@@ -11,6 +11,7 @@ matmul and convolution ceilings. Prints ratios, never asserts anything.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 
@@ -18,6 +19,8 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import datasets, transforms
+
+os.environ.setdefault("TQDM_DISABLE", "1")   # a benchmark prints tables, not progress bars
 
 from course_utils.data import load_mnist, make_fake_mnist
 from course_utils.sampling import sample_class_conditioned

@@ -20,6 +20,8 @@ parser.add_argument("--n", type=int, default=500)
 args = parser.parse_args()
 os.environ["COURSE_CKPT_DIR"] = tempfile.mkdtemp()   # never reuse or overwrite the course's checkpoints
 
+os.environ.setdefault("TQDM_DISABLE", "1")   # a benchmark prints tables, not progress bars
+
 from course_utils.data import load_mnist  # noqa: E402  (after COURSE_CKPT_DIR is set)
 from course_utils.env import get_device  # noqa: E402
 from course_utils.metrics import judge_class_conditioned, load_judge  # noqa: E402

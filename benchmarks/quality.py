@@ -14,18 +14,21 @@ hybrid pair reads as intended on Part A's MNIST backend; with ``--lessons``, eve
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
+
+os.environ.setdefault("TQDM_DISABLE", "1")   # a benchmark prints tables, not progress bars
 
 from course_utils.data import load_mnist
 from course_utils.metrics import judge_class_conditioned, load_judge
 from course_utils.pretrained import MNIST_FLOW_PATH, load_mnist_flow
 
-ANAGRAM_CANDIDATES = [("a 6", "a 9"), ("a 9", "a 6"), ("a 4", "a 7"), ("a 7", "a 2"), ("a 5", "a 2"),
-                      ("a 2", "a 2"), ("a 1", "a 1"), ("a 8", "a 8"), ("a 0", "a 0")]
-HYBRID_CANDIDATES = [("a 9", "a 4"), ("a 4", "a 9"), ("a 1", "a 7"), ("a 7", "a 1"), ("a 8", "a 3"),
-                     ("a 0", "a 8")]
+# Chosen from a sweep of all 100 ordered pairs (50 seeds each) on the committed backend.
+ANAGRAM_CANDIDATES = [("a 5", "a 3"), ("a 7", "a 4"), ("a 6", "a 7"), ("a 6", "a 4"), ("a 2", "a 7"),
+                      ("a 6", "a 9")]
+HYBRID_CANDIDATES = [("a 5", "a 3"), ("a 4", "a 8"), ("a 3", "a 2"), ("a 0", "a 8"), ("a 5", "a 9")]
 
 
 def quality(args):
@@ -81,17 +84,17 @@ def lesson_rows(args):
           f"FD floor {judge.floor:.2f}")
     i_start = backend.examples.denoise_i_start
     for i in sorted({i_start, 10}):
-        rows = lessons.denoising(backend, classifier, judge, images, labels, i, ts, gamma)
-        rows += [lessons.denoising(backend, classifier, judge, images, labels, i, ts, g)[-1]
+        rows, _ = lessons.denoising(backend, classifier, judge, images, labels, i, ts, gamma)
+        rows += [lessons.denoising(backend, classifier, judge, images, labels, i, ts, g)[0][-1]
                  for g in args.gammas if g != gamma]
         print(lessons.table(rows, f"§1.2–1.6 from t = {ts[i]}"), flush=True)
-    print(lessons.table(lessons.sampling(backend, classifier, judge, len(pick), ts, (None, *args.gammas)),
+    print(lessons.table(lessons.sampling(backend, classifier, judge, len(pick), ts, (None, *args.gammas))[0],
                         "§1.5/1.6 from pure noise"), flush=True)
     print(lessons.table(lessons.sdedit_rates(backend, classifier, images, labels, I_STARTS, ts, gamma),
                         "§1.7 SDEdit, own digit as prompt"), flush=True)
     for name, box in (("bottom half", (14, 0, 14, 28)), ("top half", (0, 0, 14, 28))):
         print(lessons.table(lessons.inpaint_rates(backend, classifier, images, labels, box_mask(*box, size=28), ts,
-                                                  gamma), f"§1.7.2 inpainting the {name}"), flush=True)
+                                                  gamma)[0], f"§1.7.2 inpainting the {name}"), flush=True)
     target = (labels + 3) % 10
     print(lessons.table(lessons.sdedit_rates(backend, classifier, images, labels, I_STARTS, ts, gamma, target),
                         "§1.7.3 SDEdit towards (digit + 3) mod 10"), flush=True)

@@ -79,11 +79,11 @@ MNIST_EXAMPLES = Examples(
     text_prompt="a 7",
     text_images=("a 1", "a 4", "a 9"),
     inpaint_targets=(("test image", (14, 0, 14, 28)), ("a 9", (0, 0, 14, 28)), ("a 3", (0, 0, 28, 14))),
-    anagram_pairs=(("a 6", "a 9"), ("a 2", "a 2"), ("a 4", "a 7")),
+    anagram_pairs=(("a 5", "a 3"), ("a 7", "a 4"), ("a 6", "a 7")),
     anagram_view="rotate180",
-    hybrid_pairs=(("a 9", "a 4"), ("a 1", "a 7"), ("a 4", "a 9")),
-    hybrid_kernel=7,
-    hybrid_sigma=1.0,
+    hybrid_pairs=(("a 5", "a 3"), ("a 4", "a 8"), ("a 3", "a 2")),
+    hybrid_kernel=11,
+    hybrid_sigma=1.5,
     cfg_scale=5.0,
 )
 
@@ -104,6 +104,27 @@ class Backend:
         """The condition of ``prompt`` on the model's device: a (1, 77, 4096) T5 embedding, or for
         MNIST a (1, 10) one-hot digit (all zeros for "")."""
         return self.embeddings[prompt].to(self.device)
+
+    def prompt_for(self, name: str, default: str | None = None) -> str:
+        """The prompt an edit of image ``name`` uses by default: for MNIST the image's own digit
+        ("a 2" for "a 2", "typed 4" or "drawn 4"; "" when unknown, e.g. a canvas drawing), for
+        the other backends ``default`` (the section's neutral prompt)."""
+        if self.name != "mnist":
+            return default if default is not None else self.examples.sdedit_prompt
+        if name == "test image":
+            return f"a {digits.TEST_DIGIT}"
+        for prefix in ("typed ", "drawn ", ""):
+            rest = name[len(prefix):] if name.startswith(prefix) else None
+            if rest is not None:
+                try:
+                    return f"a {digits.parse_digit(rest)}"
+                except (KeyError, TypeError):
+                    pass
+        return ""
+
+    def embed_each(self, prompts) -> torch.Tensor:
+        """One condition per prompt, as one batch: (N, 77, 4096) or, for MNIST, (N, 10)."""
+        return torch.cat([self.embed(p) for p in prompts])
 
     def describe(self) -> str:
         return f"backend '{self.name}': {self.reason}"

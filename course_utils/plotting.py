@@ -197,3 +197,42 @@ def plot_quality(xs, qualities, xlabel: str, title: str | None = None, name: str
     fig.tight_layout()
     save_figure(fig, name)
     return fig
+
+
+def plot_schedule(alphas_cumprod: torch.Tensor, marks=(), name: str | None = None):
+    """ᾱ_t and the signal and noise scales √ᾱ_t, √(1 − ᾱ_t) against t, with ``marks`` dotted."""
+    a = alphas_cumprod.detach().double().cpu()
+    t = torch.arange(len(a))
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    ax.plot(t, a, label=r"$\bar\alpha_t$")
+    ax.plot(t, a.sqrt(), label=r"signal scale $\sqrt{\bar\alpha_t}$")
+    ax.plot(t, (1 - a).sqrt(), label=r"noise scale $\sqrt{1-\bar\alpha_t}$")
+    for m in marks:
+        ax.axvline(m, color="gray", ls=":", lw=1)
+    ax.set(xlabel="timestep t", ylim=(0, 1.02), title="the noise schedule")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, name)
+    return fig
+
+
+def show_near_far(images: Sequence[torch.Tensor], far_images: Sequence[torch.Tensor], near_titles, far_titles,
+                  value_range=(-1.0, 1.0), size: float = 2.6, name: str | None = None, suptitle: str | None = None):
+    """Each image at full size beside a copy drawn as small as its pixels (``far_images`` are the
+    shrunk copies): what the eye gets from across the room, where only low frequencies survive."""
+    n = len(images)
+    ratio = far_images[0].shape[-1] / images[0].shape[-1]
+    fig, axes = plt.subplots(n, 2, figsize=(max(size * (1 + ratio), MIN_WIDTH), size * n + 0.3 * bool(suptitle)),
+                             gridspec_kw={"width_ratios": [1, ratio]}, squeeze=False)
+    for row, (near, far, t1, t2) in enumerate(zip(images, far_images, near_titles, far_titles)):
+        for ax, img, title in ((axes[row, 0], near, t1), (axes[row, 1], far, t2)):
+            ax.imshow(to_numpy_image(img, value_range), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(title, fontsize=8)
+            ax.set_xticks([]), ax.set_yticks([])
+        axes[row, 1].set_anchor("W")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, name)
+    return fig

@@ -41,7 +41,8 @@ class Profile:
     if_num_samples: int = 5              # §1.5/1.6 samples
     if_inference_steps: tuple = (20, 100)  # section 0: stage I's num_inference_steps
     if_tiny_widths: tuple = (16, 16, 32)   # the offline model's block widths
-    if_rate_seeds: int = 50              # MNIST illusions: seeds per pair for the success rates
+    if_rate_seeds: int = 100             # MNIST illusions: seeds per pair for the success rates
+    if_lesson_per_class: int = 10        # MNIST lessons: held-out inputs per digit class (10 → 100)
 
 
 # Part B sizes per profile. cpu: D = 16 and 9,000 images per epoch, so each training takes a
@@ -57,8 +58,9 @@ _PART_B = {
 
 # Part A settings per profile.
 _PART_A = {
-    "smoke": dict(if_stride=90, if_num_samples=2, if_inference_steps=(2, 4), if_rate_seeds=2),
-    "cpu": dict(if_inference_steps=(10, 40), if_rate_seeds=20),
+    "smoke": dict(if_stride=90, if_num_samples=2, if_inference_steps=(2, 4), if_rate_seeds=2,
+                  if_lesson_per_class=1),
+    "cpu": dict(if_inference_steps=(10, 40)),
     "full": dict(),
 }
 

@@ -4,7 +4,7 @@ import torch
 
 from course_utils.classifier import (CLASSIFIER_PATH, DigitClassifier, accuracy, load_classifier,
                                      predict, random_affine, save_classifier, train_classifier)
-from course_utils.digits import _examples
+from course_utils.digits import lesson_digits
 from course_utils.metrics import (Judge, balanced_labels, feature_stats, frechet_distance,
                                   frechet_distance_from_stats)
 
@@ -65,14 +65,14 @@ def committed():
 
 def test_committed_classifier_is_small_and_reads_held_out_digits(committed):
     assert CLASSIFIER_PATH.stat().st_size < 2_000_000
-    images, labels = _examples()           # 100 held-out MNIST digits shipped with the package
+    images, labels = lesson_digits(10)     # 100 held-out MNIST digits shipped with the package
     assert accuracy(committed, (images + 1) / 2, labels) >= 0.98
     info = torch.load(CLASSIFIER_PATH, weights_only=True)["info"]
     assert info["held_out_accuracy"] >= 0.99 and info["num_held_out"] >= 1000
 
 
 def test_judge_floor_and_identity(committed):
-    images, labels = _examples()
+    images, labels = lesson_digits(10)
     x = (images + 1) / 2
     judge = Judge(committed, x, n=50, seed=0)
     assert judge.floor > 0

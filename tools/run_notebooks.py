@@ -119,7 +119,10 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         try:
             papermill.execute_notebook(str(nb), str(out), parameters=params[nb], cwd=str(nb.parent),
-                                       kernel_name="python3", progress_bar=False)
+                                       kernel_name="python3", progress_bar=False,
+                                       # the kernel's "running over TCP without encryption" warning is
+                                       # about Jupyter's local transport, not the course: keep it quiet
+                                       extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except Exception as err:   # record it, and let the other notebooks run
             failed.append(nb.name)
             first_line = (str(err).strip().splitlines() or [type(err).__name__])[-1]
