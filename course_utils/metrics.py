@@ -127,3 +127,78 @@ def judge_time_conditioned(model, judge: Judge, num_steps: int, seed: int = 0, b
     sizes = [min(batch_size, judge.n - k) for k in range(0, judge.n, batch_size)]
     samples = torch.cat([sample_time_conditioned(model, m, num_steps, g).cpu() for m in sizes])
     return judge(samples)
+
+
+# ---- several seeds: is a difference real, or one lucky draw? -------------------------------------
+
+def over_seeds(measure, seeds) -> list[Quality]:
+    """``measure(seed)`` for each seed: the same setting judged on several independent sample sets."""
+    return [measure(seed) for seed in seeds]
+
+
+def spread(qualities: list[Quality]) -> str:
+    """'mean [min – max]' of the FD ratio (and of the accuracy) over seeds, for a printout."""
+    ratios = [q.ratio for q in qualities]
+    text = f"FD/floor {sum(ratios) / len(ratios):5.1f}× [{min(ratios):.1f}–{max(ratios):.1f}]"
+    if qualities[0].accuracy is not None:
+        accs = [100 * q.accuracy for q in qualities]
+        text = f"accuracy {sum(accs) / len(accs):5.1f}% [{min(accs):.1f}–{max(accs):.1f}], " + text
+    return text + f" over {len(qualities)} seeds, n = {qualities[0].n} each"
+
+
+def plot_quality_over_seeds(xs, runs: list[list[Quality]], xlabel: str, title: str | None = None,
+                            name: str | None = None, log_x: bool = False, xticklabels=None):
+    """As ``plotting.plot_quality``, for several seeds per setting: each seed a faint dot, the
+    mean a line, so a reader sees at once whether the seeds agree."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import save_figure
+
+    with_acc = runs[0][0].accuracy is not None
+    fig, axes = plt.subplots(1, 1 + with_acc, figsize=(5.0 * (1 + with_acc), 3.6), squeeze=False)
+    panels = [(axes[0, 0], lambda q: q.ratio, "FD / real-vs-real floor")]
+    if with_acc:
+        panels.append((axes[0, 1], lambda q: 100 * q.accuracy, "read as intended digit (%)"))
+    for ax, value, ylabel in panels:
+        for x, qs in zip(xs, runs):
+            ax.plot([x] * len(qs), [value(q) for q in qs], "o", color="C0", alpha=0.35, ms=5)
+        ax.plot(xs, [sum(map(value, qs)) / len(qs) for qs in runs], "-", color="C0",
+                label=f"mean of {len(runs[0])} seeds")
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        if log_x:
+            ax.set_xscale("log", base=2)
+        if xticklabels is not None:
+            ax.set_xticks(xs, xticklabels)
+        ax.grid(alpha=0.3)
+    axes[0, 0].axhline(1, color="gray", ls="--", lw=1, label="real vs real")
+    axes[0, 0].set_yscale("log")
+    axes[0, 0].legend(fontsize=8)
+    if with_acc:
+        axes[0, 1].set_ylim(0, 101)
+    fig.suptitle(title or f"sample quality (n = {runs[0][0].n} per seed)", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, name)
+    return fig
+
+
+@torch.no_grad()
+def heldout_flow_loss(model, images: torch.Tensor, labels: torch.Tensor | None = None, seed: int = 0,
+                      batch_size: int = 500) -> float:
+    """The flow-matching loss (B.5) on held-out digits, with x₀ and t drawn from ``seed``.
+
+    Every model judged with the same seed sees the same (x₁, x₀, t) triples, so differences are
+    the models' own, not the draw's. With ``labels`` the class is always given (no dropout).
+    """
+    from .flow import flow_matching_loss, sample_path
+    from .unet import one_hot
+
+    model.eval()
+    device = next(model.parameters()).device
+    # all draws up front, so the batch size does not change which x₀ and t each digit gets
+    x0_all, t_all = sample_path(images.float().cpu(), torch.Generator().manual_seed(seed))
+    total = 0.0
+    for k in range(0, len(images), batch_size):
+        x1, x0, t = (a[k:k + batch_size].float().to(device) for a in (images, x0_all, t_all))
+        c = None if labels is None else one_hot(labels[k:k + batch_size].cpu()).to(device)
+        total += flow_matching_loss(model, x1, x0, t, c).item() * len(x1)
+    return total / len(images)

@@ -76,3 +76,24 @@ def after_epoch(model: torch.nn.Module, history: History, epoch: int) -> torch.n
     snapshot = copy.deepcopy(model)
     load_weights(path, snapshot, map_location=next(model.parameters()).device)
     return snapshot.eval()
+
+
+def live_weights(model: torch.nn.Module, history: History, epoch: int | None = None) -> torch.nn.Module:
+    """For a run trained with ``ema_decay``: a copy of ``model`` with the weights the optimizer was
+    updating (not their average) after ``epoch`` (default: the last).
+
+    The average never feeds back into training, so these are exactly the weights of the same run
+    without EMA: one training gives both models (§2.6's constant-lr run and its EMA).
+    """
+    from pathlib import Path
+
+    from .checkpoint import _read
+
+    path = history.snapshot(epoch) if epoch is not None else Path(history.ckpt_dir) / "last.pt"
+    state = _read(path, map_location=next(model.parameters()).device)
+    state = state.get("resume", state)
+    if "optimizer" not in state:
+        raise ValueError(f"{path} holds no training state: was this run trained with ema_decay?")
+    live = copy.deepcopy(model)
+    live.load_state_dict(state["model"])
+    return live.eval()
