@@ -82,8 +82,7 @@ def lesson_rows(args):
     gamma = backend.examples.cfg_scale
     print(f"weights {args.weights}; {len(pick)} held-out digits; stride {args.stride}; γ = {gamma}; "
           f"FD floor {judge.floor:.2f}")
-    i_start = backend.examples.denoise_i_start
-    for i in sorted({i_start, 10}):
+    for i in (10,):   # notebook 04's I_START: t = 690
         rows, _ = lessons.denoising(backend, classifier, judge, images, labels, i, ts, gamma)
         rows += [lessons.denoising(backend, classifier, judge, images, labels, i, ts, g)[0][-1]
                  for g in args.gammas if g != gamma]

@@ -44,7 +44,6 @@ class Examples:
     hybrid_kernel: int = 33
     hybrid_sigma: float = 2.0
     cfg_scale: float = 7.0
-    denoise_i_start: int = 10       # §1.4–1.6: start iterative denoising at timesteps[i_start]
 
 
 IF_EXAMPLES = Examples(

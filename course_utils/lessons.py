@@ -6,8 +6,9 @@ held-out digits (or seeds) and let the digit classifier read the results:
 - **kept**: the share read as the digit the lesson wants (the input's own class when denoising,
   the prompt's when editing), and
 - **FD**: the Fréchet distance to real held-out digits in the classifier's features, always with
-  the real-vs-real floor at the same n (``metrics.Judge``): blurry averages read as the right
-  digit but sit far from real digits; sharp samples of the wrong digit do the opposite.
+  the real-vs-real floor at the same n (``metrics.Judge``): it sees what a share cannot, such as
+  blur, or samples that are all alike. At n = 100 it is biased (clean digits can score below the
+  floor), so compare rows of one table rather than reading a number alone.
 
 Every function takes a ``Backend`` (the MNIST one) and returns ``Score`` rows, printed next to
 the notebook's figure and tabulated by ``benchmarks/quality.py``.
