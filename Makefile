@@ -1,6 +1,8 @@
 # The two commands of the README:
 #   make notebooks   run every notebook headless (papermill) into build/, figures included
-#   make test        unit tests + every notebook on the smoke profile + nbval + emulated Colab
+#   make test        unit tests + every notebook on the smoke profile + nbval + emulated Colab,
+#                    for both editions: notebooks/ (solutions) and student/ (exercises)
+#   make student     regenerate the student edition, student/, from course_utils and notebooks/
 # Both create the virtual environment in $(VENV) when it is missing.
 
 PYTHON   ?= python3
@@ -14,7 +16,7 @@ SHELL    := /bin/bash
 # pip repeats a harmless warning for every package of this machine's local index; drop it
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup notebooks publish test unit colab repo-url bench clean
+.PHONY: setup notebooks publish test unit colab student repo-url bench clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +33,8 @@ notebooks: setup
 publish: setup
 	$(PY) tools/run_notebooks.py --profile $(PROFILE) --build $(BUILD) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) --publish
 
+# notebooks/ runs under nbval (its stored outputs); student/ has none, so tests/test_student_edition.py
+# runs it with papermill and checks that it is exactly what `make student` writes.
 test: setup
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -q
 	$(MAKE) --no-print-directory colab
@@ -39,6 +43,12 @@ test: setup
 # install line, then the DeepFloyd path on tiny hub-shaped weights and a Part A notebook.
 colab: setup
 	COURSE_COLAB_EMULATION=1 $(PY) -m pytest tests/test_emulated_colab.py -q
+
+# The student edition (never edited by hand): the exercise cells of notebooks/ regenerated from their
+# references in course_utils, then student/ written from them with each solution body stubbed.
+student: setup
+	$(PY) tools/exercises.py sync
+	$(PY) tools/exercises.py student
 
 # Point every notebook's Colab badge and install line at a fork: make repo-url URL=https://github.com/ME/FORK
 repo-url:

@@ -23,11 +23,15 @@ _DEFAULT_ALPHAS = None
 
 
 def default_alphas_cumprod() -> torch.Tensor:
-    """ᾱ_t of IF's schedule (``scheduler.alphas_cumprod``), for 1000 training steps."""
+    """ᾱ_t of IF's schedule (``scheduler.alphas_cumprod``), for 1000 training steps.
+
+    A copy each time: an in-place edit by a caller (a student's exercise, say) must not change
+    the schedule for the rest of the session.
+    """
     global _DEFAULT_ALPHAS
     if _DEFAULT_ALPHAS is None:
         _DEFAULT_ALPHAS = if_scheduler().alphas_cumprod
-    return _DEFAULT_ALPHAS
+    return _DEFAULT_ALPHAS.clone()
 
 
 def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -125,12 +129,14 @@ def denoise_step(x_t: torch.Tensor, t: int, t_prev: int, eps: torch.Tensor,
 
 def denoise_loop(eps_fn: EpsFn, x: torch.Tensor, i_start: int, scheduler, timesteps: list[int],
                  generator: torch.Generator | None = None, after_step: AfterStep | None = None,
-                 keep_every: int | None = None, progress: bool = True):
+                 keep_every: int | None = None, progress: bool = True, step=None):
     """Walk ``timesteps[i_start:]`` from x (noisy at ``timesteps[i_start]``) down to t = 0.
 
     ``after_step(x_t', t')`` may rewrite each new state (inpainting). With ``keep_every`` also
-    returns the states at every ``keep_every``-th step, as (t, x_t) pairs.
+    returns the states at every ``keep_every``-th step, as (t, x_t) pairs. ``step`` replaces
+    ``denoise_step`` (same signature): a notebook passes its own, the student's.
     """
+    step = denoise_step if step is None else step
     check_images(x, "im_noisy")
     if not 0 <= i_start < len(timesteps):
         raise ValueError(f"i_start must index timesteps (0..{len(timesteps) - 1}), got {i_start}")
@@ -144,7 +150,7 @@ def denoise_loop(eps_fn: EpsFn, x: torch.Tensor, i_start: int, scheduler, timest
         if keep_every and k % keep_every == 0:
             kept.append((t, x))
         eps, variance = eps_fn(x, t)
-        x = denoise_step(x, t, t_prev, eps, alphas)
+        x = step(x, t, t_prev, eps, alphas)
         if t_prev > 0:  # the last step returns the posterior mean, as in DDPM (no noise on x_0)
             x = add_variance(scheduler, t, variance, x, generator)
         if after_step is not None:
@@ -180,10 +186,14 @@ def iterative_denoise(model: NoiseModel, im_noisy: torch.Tensor, i_start: int, c
 @torch.inference_mode()
 def iterative_denoise_cfg(model: NoiseModel, im_noisy: torch.Tensor, i_start: int, cond: torch.Tensor,
                           uncond: torch.Tensor, scale: float = 7.0, timesteps: list[int] | None = None,
-                          generator: torch.Generator | None = None, **kwargs):
-    """§1.6: ``iterative_denoise`` with classifier-free guidance of strength γ = ``scale``."""
+                          generator: torch.Generator | None = None, guide=None, **kwargs):
+    """§1.6: ``iterative_denoise`` with classifier-free guidance of strength γ = ``scale``.
+
+    ``guide`` replaces ``cfg_eps`` (same signature): a notebook passes its own, the student's.
+    """
     timesteps = timesteps or strided_timesteps()
-    return denoise_loop(cfg_eps(model, cond, uncond, scale), im_noisy, i_start, model.scheduler,
+    guide = cfg_eps if guide is None else guide
+    return denoise_loop(guide(model, cond, uncond, scale), im_noisy, i_start, model.scheduler,
                         timesteps, generator, **kwargs)
 
 
@@ -196,7 +206,10 @@ def pure_noise(n: int, generator: torch.Generator | None = None, shape: tuple = 
 def sample(model: NoiseModel, cond: torch.Tensor, n: int = 1, uncond: torch.Tensor | None = None,
            scale: float | None = None, timesteps: list[int] | None = None,
            generator: torch.Generator | None = None, device: torch.device | str = "cpu", **kwargs):
-    """§1.5/1.6: n images from pure noise; with ``uncond`` and ``scale``, guided by CFG."""
+    """§1.5/1.6: n images from pure noise; with ``uncond`` and ``scale``, guided by CFG.
+
+    ``kwargs`` go to ``iterative_denoise(_cfg)`` and ``denoise_loop`` (e.g. ``guide=``, ``step=``).
+    """
     x = pure_noise(n, generator, model.image_shape, device)
     if uncond is None:
         return iterative_denoise(model, x, 0, cond, timesteps, generator, **kwargs)

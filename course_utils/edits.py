@@ -39,13 +39,17 @@ def sdedit(model: NoiseModel, im: torch.Tensor, i_start: int, cond: torch.Tensor
 
 
 def sdedit_series(model: NoiseModel, im: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor,
-                  i_starts=I_STARTS, **kwargs) -> list[torch.Tensor]:
-    """``sdedit`` at every i_start of the list (§1.7's row of edits), one progress bar."""
+                  i_starts=I_STARTS, edit=None, **kwargs) -> list[torch.Tensor]:
+    """``sdedit`` at every i_start of the list (§1.7's row of edits), one progress bar.
+
+    ``edit`` replaces ``sdedit`` (same signature): a notebook passes its own, the student's.
+    """
+    edit = sdedit if edit is None else edit
     n = len(kwargs.get("timesteps") or strided_timesteps())
     past = [i for i in i_starts if i >= n]
     if past:   # a short (smoke) schedule with the course's i_starts: show them, but say so
         print(f"i_start {past} is past the end of the {n} strided timesteps: shown unedited.")
-    return [im.clone() if i >= n else sdedit(model, im, i, cond, uncond, progress=False, **kwargs)
+    return [im.clone() if i >= n else edit(model, im, i, cond, uncond, progress=False, **kwargs)
             for i in tqdm(i_starts, desc="SDEdit", leave=False)]
 
 
@@ -88,23 +92,31 @@ def check_mask(mask: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def inpaint(model: NoiseModel, im: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor,
             uncond: torch.Tensor, scale: float = 7.0, timesteps: list[int] | None = None,
-            generator: torch.Generator | None = None, progress: bool = True) -> torch.Tensor:
+            generator: torch.Generator | None = None, progress: bool = True, keep=None) -> torch.Tensor:
     """RePaint-style: after every step x_t ← m·x_t + (1 − m)·forward(im, t).
 
     Where m = 1 the model invents; where m = 0 the image is the original, noised to the level
     the loop is at. The last step puts back the clean original, so the kept pixels are exact.
+    ``keep`` replaces ``keep_known`` (same signature): a notebook passes its own, the student's.
     """
+    keep = keep_known if keep is None else keep
     timesteps = timesteps or strided_timesteps()
     check_images(im)
     mask = check_mask(mask, im).to(im.device, im.dtype)
 
-    def keep_known(x, t):
-        known = im if t == timesteps[-1] else forward(im, t, model.alphas_cumprod, generator=generator)
-        return mask * x + (1 - mask) * known
+    def after_step(x, t):
+        return keep(x, t, im, mask, model.alphas_cumprod, generator)
 
     x = pure_noise(im.shape[0], generator, tuple(im.shape[1:]), im.device)
     return denoise_loop(cfg_eps(model, cond, uncond, scale), x, 0, model.scheduler, timesteps,
-                        generator, after_step=keep_known, progress=progress)
+                        generator, after_step=after_step, progress=progress)
+
+
+def keep_known(x_t: torch.Tensor, t: int, im: torch.Tensor, mask: torch.Tensor,
+               alphas_cumprod: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One inpainting step: x_t ← m·x_t + (1 − m)·forward(im, t), and the clean im itself at t = 0."""
+    known = im if t == 0 else forward(im, t, alphas_cumprod, generator=generator)
+    return mask * x_t + (1 - mask) * known
 
 
 # ---- §1.8 visual anagrams
@@ -154,11 +166,16 @@ def anagram_eps(model: NoiseModel, cond1: torch.Tensor, cond2: torch.Tensor, unc
 @torch.inference_mode()
 def visual_anagram(model: NoiseModel, cond1: torch.Tensor, cond2: torch.Tensor, uncond: torch.Tensor,
                    scale: float = 7.0, view: View = FLIP, n: int = 1, timesteps: list[int] | None = None,
-                   generator: torch.Generator | None = None, device="cpu", progress: bool = True):
-    """An image that shows prompt 1, and prompt 2 once ``view`` is applied (default upside down)."""
+                   generator: torch.Generator | None = None, device="cpu", progress: bool = True,
+                   guide=None):
+    """An image that shows prompt 1, and prompt 2 once ``view`` is applied (default upside down).
+
+    ``guide`` replaces ``anagram_eps`` (same signature): a notebook passes its own, the student's.
+    """
     timesteps = timesteps or strided_timesteps()
+    guide = anagram_eps if guide is None else guide
     x = pure_noise(n, generator, model.image_shape, device)
-    return denoise_loop(anagram_eps(model, cond1, cond2, uncond, scale, view), x, 0, model.scheduler,
+    return denoise_loop(guide(model, cond1, cond2, uncond, scale, view), x, 0, model.scheduler,
                         timesteps, generator, progress=progress)
 
 
@@ -189,10 +206,14 @@ def hybrid_eps(model: NoiseModel, cond_far: torch.Tensor, cond_near: torch.Tenso
 def hybrid_image(model: NoiseModel, cond_far: torch.Tensor, cond_near: torch.Tensor, uncond: torch.Tensor,
                  scale: float = 7.0, kernel_size: int = 33, sigma: float = 2.0, n: int = 1,
                  timesteps: list[int] | None = None, generator: torch.Generator | None = None,
-                 device="cpu", progress: bool = True):
-    """A factorized-diffusion hybrid: low frequencies from ``cond_far``, high from ``cond_near``."""
+                 device="cpu", progress: bool = True, guide=None):
+    """A factorized-diffusion hybrid: low frequencies from ``cond_far``, high from ``cond_near``.
+
+    ``guide`` replaces ``hybrid_eps`` (same signature): a notebook passes its own, the student's.
+    """
     timesteps = timesteps or strided_timesteps()
+    guide = hybrid_eps if guide is None else guide
     x = pure_noise(n, generator, model.image_shape, device)
-    return denoise_loop(hybrid_eps(model, cond_far, cond_near, uncond, scale, kernel_size, sigma), x, 0,
+    return denoise_loop(guide(model, cond_far, cond_near, uncond, scale, kernel_size, sigma), x, 0,
                         model.scheduler, timesteps, generator, progress=progress)
 

@@ -40,22 +40,31 @@ def train_denoiser(images: torch.Tensor, profile: Profile, device, sigma: float 
 def train_flow(images: torch.Tensor, labels: torch.Tensor | None, profile: Profile, device,
                class_conditioned: bool = False, lr_schedule: bool = True, lr: float | None = None,
                ema_decay: float | None = None, seed: int = 0, name: str | None = None,
-               on_mismatch: str = "error"):
+               on_mismatch: str = "error", net=None, loss=None):
     """§2.2 (time only) or §2.5 (time and class): Adam, ExponentialLR(0.1^(1/epochs)) per epoch.
 
     ``lr_schedule=False`` keeps the learning rate constant (§2.6's variant); ``ema_decay``
     evaluates an exponential moving average of the weights instead of the last weights.
+    ``net`` and ``loss`` replace the UNet class and the loss (``train.time_flow_loss`` or
+    ``train.class_flow_loss``, same signatures): a notebook passes its own, the student's. The run
+    keeps its name, so a finished run is loaded whichever code trained it; delete its folder to
+    retrain with yours.
     """
     kind = "class" if class_conditioned else "time"
     name = name or (f"flow_{kind}" + ("" if lr_schedule else "_no_scheduler")
                     + (f"_ema{ema_decay:g}" if ema_decay else "") + _seed_suffix(seed))
     torch.manual_seed(seed)
-    net = ClassConditionalUNet if class_conditioned else TimeConditionalUNet
+    net = net or (ClassConditionalUNet if class_conditioned else TimeConditionalUNet)
     model = net(num_hiddens=profile.flow_D).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr or profile.flow_lr)
     scheduler = (torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1 ** (1 / profile.flow_epochs))
                  if lr_schedule else None)
-    objective = class_flow_objective(p_uncond=0.1) if class_conditioned else time_flow_objective()
+    if loss is None:
+        objective = class_flow_objective(p_uncond=0.1) if class_conditioned else time_flow_objective()
+    elif class_conditioned:
+        objective = lambda model, x1, y, g: loss(model, x1, y, g, 0.1)   # noqa: E731  (p_uncond)
+    else:
+        objective = lambda model, x1, y, g: loss(model, x1, g)   # noqa: E731
     history = fit(model, objective, images, labels, epochs=profile.flow_epochs,
                   batch_size=profile.flow_batch, optimizer=optimizer, scheduler=scheduler,
                   ckpt_dir=checkpoint_dir(profile.name) / name, keep_epochs=profile.keep_epochs,

@@ -45,21 +45,31 @@ def _noise(n, model, generator, device):
 
 @torch.inference_mode()
 def sample_time_conditioned(model, n: int, num_steps: int, generator: torch.Generator | None = None,
-                            return_trajectory: bool = False):
-    """Algorithm B.2 with a time-conditioned UNet; noise comes from a CPU generator."""
+                            return_trajectory: bool = False, integrate=None):
+    """Algorithm B.2 with a time-conditioned UNet; noise comes from a CPU generator.
+
+    ``integrate`` replaces ``euler_integrate`` (same signature): a notebook passes its own.
+    """
     model.eval()
     device = next(model.parameters()).device
-    return euler_integrate(lambda x, t: model(x, t), _noise(n, model, generator, device),
-                           num_steps, return_trajectory)
+    integrate = euler_integrate if integrate is None else integrate
+    return integrate(lambda x, t: model(x, t), _noise(n, model, generator, device),
+                     num_steps, return_trajectory)
 
 
 @torch.inference_mode()
 def sample_class_conditioned(model, labels, num_steps: int, guidance: float = 5.0,
                              generator: torch.Generator | None = None,
-                             return_trajectory: bool = False):
-    """Algorithm B.4: Euler with classifier-free guidance for each label in ``labels``."""
+                             return_trajectory: bool = False, guide=None, integrate=None):
+    """Algorithm B.4: Euler with classifier-free guidance for each label in ``labels``.
+
+    ``guide`` and ``integrate`` replace ``cfg_velocity`` and ``euler_integrate`` (same
+    signatures): a notebook passes its own, the student's.
+    """
     model.eval()
     device = next(model.parameters()).device
+    guide = cfg_velocity if guide is None else guide
+    integrate = euler_integrate if integrate is None else integrate
     c = one_hot(torch.as_tensor(labels), model.num_classes).to(device)
-    return euler_integrate(cfg_velocity(model, c, guidance),
-                           _noise(len(c), model, generator, device), num_steps, return_trajectory)
+    return integrate(guide(model, c, guidance),
+                     _noise(len(c), model, generator, device), num_steps, return_trajectory)

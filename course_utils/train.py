@@ -33,21 +33,28 @@ def denoiser_objective(sigma: float | None = 0.5):
     return lambda model, x, y, g: denoiser_loss(model, x, g, sigma)
 
 
+def time_flow_loss(model, x1: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Algorithm B.1, one step's loss: x_0 ~ N(0, I), t ~ U[0, 1], ||(x_1 − x_0) − u_θ(x_t, t)||²."""
+    x0, t = sample_path(x1, generator)
+    return flow_matching_loss(model, x1, x0, t)
+
+
+def class_flow_loss(model, x1: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
+                    p_uncond: float = 0.1) -> torch.Tensor:
+    """Algorithm B.3, one step's loss: as B.1, with c = one-hot(y) zeroed with probability p_uncond."""
+    x0, t = sample_path(x1, generator)
+    c = drop_class(one_hot(y, model.num_classes).to(x1.dtype), p_uncond, generator)
+    return flow_matching_loss(model, x1, x0, t, c)
+
+
 def time_flow_objective():
-    """Algorithm B.1."""
-    def objective(model, x1, y, g):
-        x0, t = sample_path(x1, g)
-        return flow_matching_loss(model, x1, x0, t)
-    return objective
+    """Algorithm B.1 as ``fit``'s objective."""
+    return lambda model, x1, y, g: time_flow_loss(model, x1, g)
 
 
 def class_flow_objective(p_uncond: float = 0.1):
-    """Algorithm B.3: as B.1, with the one-hot class dropped with probability p_uncond."""
-    def objective(model, x1, y, g):
-        x0, t = sample_path(x1, g)
-        c = drop_class(one_hot(y, model.num_classes).to(x1.dtype), p_uncond, g)
-        return flow_matching_loss(model, x1, x0, t, c)
-    return objective
+    """Algorithm B.3 as ``fit``'s objective."""
+    return lambda model, x1, y, g: class_flow_loss(model, x1, y, g, p_uncond)
 
 
 # ---- precision ---------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """The repository the notebooks point at: one setting, one command.
 
 The setting is ``[tool.course-utils] repository`` (and ``branch``) in pyproject.toml. Every
-notebook's "Open in Colab" badge and its ``!pip install ... @ git+URL`` line are derived from it.
+notebook's "Open in Colab" badge and its ``!pip install ... @ git+URL`` line are derived from it,
+in both editions: notebooks/ (badges to notebooks/NAME) and student/ (badges to student/NAME;
+``tools/exercises.py student`` writes them from the same setting).
 
-    python tools/repo_url.py                      rewrite notebooks/*.ipynb to match the setting
+    python tools/repo_url.py                      rewrite notebooks/ and student/ to match the setting
     python tools/repo_url.py https://github.com/ME/FORK [--branch B]   change the setting, rewrite
     python tools/repo_url.py --check              list notebooks that disagree (exit 1 if any)
 
@@ -19,11 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
 NOTEBOOKS = ROOT / "notebooks"
+STUDENT = ROOT / "student"
+FOLDERS = (NOTEBOOKS, STUDENT)   # the solution edition and the student edition
 
 _SETTING = re.compile(r'^(repository|branch)\s*=\s*"([^"]*)"', re.M)
 _SECTION = re.compile(r"^\[tool\.course-utils\]\s*$(.*?)(?=^\[|\Z)", re.M | re.S)
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^/\s\"]+/[^/\s\"]+/blob/[^/\s\"]+"
-                   r"/notebooks/[^\s\"]+?\.ipynb")
+                   r"/(?:notebooks|student)/[^\s\"]+?\.ipynb")
 INSTALL = re.compile(r"git\+https://github\.com/[^/\s\"@\\]+/[^/\s\"@\\]+?(?:\.git)?(?:@[^\s\"\\#]+)?(?=[\s\"\\#]|$)")
 
 
@@ -43,8 +47,14 @@ def owner_name(url: str) -> str:
     return match.group(1)
 
 
-def badge_url(notebook: str, url: str, branch: str) -> str:
-    return f"https://colab.research.google.com/github/{owner_name(url)}/blob/{branch}/notebooks/{notebook}"
+def badge_url(notebook: str, url: str, branch: str, folder: str = "notebooks") -> str:
+    """The Colab link of ``folder/notebook``: folder "notebooks" (solutions) or "student"."""
+    return f"https://colab.research.google.com/github/{owner_name(url)}/blob/{branch}/{folder}/{notebook}"
+
+
+def edition(path: Path) -> str:
+    """The folder a notebook's badge names: "student" for student/, else "notebooks"."""
+    return STUDENT.name if path.parent.name == STUDENT.name else NOTEBOOKS.name
 
 
 def install_url(url: str, branch: str) -> str:
@@ -55,7 +65,7 @@ def install_url(url: str, branch: str) -> str:
 
 def expected_text(path: Path, url: str, branch: str) -> str:
     text = path.read_text()
-    text = BADGE.sub(badge_url(path.name, url, branch), text)
+    text = BADGE.sub(badge_url(path.name, url, branch, edition(path)), text)
     return INSTALL.sub(install_url(url, branch), text)
 
 
@@ -90,14 +100,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     url, branch = setting()
     if args.check:
-        bad = disagreements(url, branch)
+        bad = [f"{folder.name}/{line}" for folder in FOLDERS if folder.exists()
+               for line in disagreements(url, branch, folder)]
         print("\n".join(bad) or f"every notebook points at {url}@{branch}")
         return 1 if bad else 0
     if args.url or args.branch:
         url, branch = (args.url or url).rstrip("/"), args.branch or branch
         write_setting(url, branch)
     changed = 0
-    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+    for path in [p for folder in FOLDERS for p in sorted(folder.glob("*.ipynb"))]:
         new = expected_text(path, url, branch)
         if new != path.read_text():
             path.write_text(new)

@@ -1,0 +1,564 @@
+"""Checks of the Part B networks: the blocks of Figure 2 (notebook 12), FCBlock (16) and the three UNets.
+
+A student's class is a drop-in for the course's, so it is built and called exactly as the course's
+is. Each is checked for its output shapes at a few sizes, its parameter count, and the function it
+computes: the course's weights, with BatchNorm statistics as after training, are copied into the
+student's module and the two are compared in eval and in train mode. When they differ, the hint
+compares the layers (for the UNets: what each named block receives and returns) with the handout's
+and names the first that differs; for the conditioned UNets the output is also compared with what
+the typical wrong modulations would give.
+"""
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from .. import blocks, unet
+from ._core import Mismatch, call, describe, exercise, expect_close, expect_equal
+
+# ---- helpers shared with part_b_flow -------------------------------------------------------
+
+
+def own_rng(cases):
+    """Run the cases from a fixed global seed and leave the notebook's global RNG as it was
+    (building modules draws from it)."""
+    @functools.wraps(cases)
+    def wrapped(student):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return cases(student)
+    return wrapped
+
+
+@contextmanager
+def hint_if_none(make_hint):
+    """A Mismatch raised inside that has no hint yet gets ``make_hint()``'s (best effort: a hint
+    that itself fails is left out, the Mismatch still stands)."""
+    try:
+        yield
+    except Mismatch as m:
+        if not m.hint:
+            try:
+                m.hint = make_hint() or ""
+            except Exception:
+                pass
+        raise
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def spice(model: nn.Module, seed: int = 0) -> nn.Module:
+    """BatchNorm affine parameters and running statistics as after training: at PyTorch's initial
+    ones the conditioning changes a UNet's output by ~1e-6, too little to tell a right formula
+    from a wrong one (see tests/test_unet.spice)."""
+    g = gen(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.5)
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) * 0.2 + 0.05)
+    return model
+
+
+def count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def build(cls, what: str, *args, **kwargs) -> nn.Module:
+    model = call(cls, *args, inputs=what, **kwargs)
+    if not isinstance(model, nn.Module):
+        raise Mismatch(f"{what} should be an nn.Module, got {type(model).__name__}", what,
+                       "subclass nn.Module (or nn.Sequential) and call super().__init__(…)")
+    return model
+
+
+def copy_weights(reference: nn.Module, student: nn.Module, what: str, inputs: str) -> None:
+    """Load the reference's weights and BatchNorm statistics into the student's module: by name
+    when the names agree, else by shape in registration order."""
+    src, dst = reference.state_dict(), student.state_dict()
+    if src.keys() == dst.keys() and all(src[k].shape == dst[k].shape for k in src):
+        student.load_state_dict(src)
+        return
+    ours: dict[tuple, list] = {}
+    for v in src.values():
+        ours.setdefault(tuple(v.shape), []).append(v)
+    theirs = Counter(tuple(v.shape) for v in dst.values())
+    if theirs != Counter({s: len(vs) for s, vs in ours.items()}):
+        s = next(s for s in [*ours, *theirs] if theirs[s] != len(ours.get(s, ())))
+        raise Mismatch(f"the weights of {what} cannot be matched to the handout's, so the function it "
+                       "computes cannot be compared", inputs,
+                       detail=f"the handout's has {len(ours.get(s, ()))} tensors (weights, biases or "
+                              f"BatchNorm statistics) of shape {s}, yours {theirs[s]}")
+    take = {s: iter(vs) for s, vs in ours.items()}
+    student.load_state_dict({k: next(take[tuple(v.shape)]) for k, v in dst.items()})
+
+
+def same_function(student: nn.Module, reference: nn.Module, args: tuple, what: str, inputs: str,
+                  wrong=()) -> None:
+    """Equal outputs in eval mode (running statistics) and in train mode (batch statistics)."""
+    for training in (False, True):
+        student.train(training)
+        reference.train(training)
+        mode = "train" if training else "eval"
+        with torch.no_grad():
+            expected = reference(*args)
+            got = call(student, *args, inputs=inputs)
+            try:
+                expect_close(got, expected, f"the output of {what} in {mode} mode", inputs,
+                             wrong=() if training else wrong)
+            except Mismatch as m:
+                if training and not m.hint:
+                    m.hint = ("it agrees in eval mode but not in train mode, where BatchNorm uses the "
+                              "batch's statistics: is each BatchNorm a plain nn.BatchNorm2d, used once?")
+                raise
+    student.eval()
+    reference.eval()
+
+
+# ---- layer lists --------------------------------------------------------------------------
+
+def _one(v):
+    return v[0] if isinstance(v, tuple) and len(set(v)) == 1 else v
+
+
+def _layer(m: nn.Module) -> str:
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        return (f"{type(m).__name__}({m.in_channels}→{m.out_channels}, kernel {_one(m.kernel_size)}, "
+                f"stride {_one(m.stride)}, padding {_one(m.padding)})")
+    if isinstance(m, nn.BatchNorm2d):
+        return f"BatchNorm2d({m.num_features})"
+    if isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)):
+        return f"{type(m).__name__}({_one(m.kernel_size)})"
+    if isinstance(m, nn.Linear):
+        return f"Linear({m.in_features}→{m.out_features})"
+    return type(m).__name__
+
+
+def _layers(module: nn.Module) -> list[str]:
+    """The leaf layers in registration order (for a Sequential, the forward order)."""
+    return [_layer(m) for m in module.modules() if m is not module and not list(m.children())]
+
+
+def layer_hint(got: nn.Module, expected: nn.Module, what: str) -> str:
+    """Where the student's layers first differ from the handout's; '' if they don't."""
+    g, e = _layers(got), _layers(expected)
+    if g == e:
+        return ""
+    i = next((k for k, (a, b) in enumerate(zip(g, e)) if a != b), min(len(g), len(e)))
+    after = f" after {e[i - 1]}" if i else " as its first layer"
+    if g[i:] == e[i + 1:]:
+        return f"{what} lacks the handout's {e[i]}{after}"
+    if g[i + 1:] == e[i:]:
+        return f"{what} has an extra {g[i]}{after}, which the handout's has not"
+    if i == len(g):
+        return (f"{what} ends after {g[-1]}; the handout's continues with {e[i]}" if g else
+                f"{what} has no layers of its own; the handout's starts with {e[0]}")
+    if i == len(e):
+        return f"{what} continues with {g[i]} after the handout's last layer, {e[-1]}"
+    return f"layer {i + 1} of {what} is {g[i]}; the handout's has {e[i]} there"
+
+
+# ---- the blocks ---------------------------------------------------------------------------
+
+def _check_block(student, reference, name: str, sizes, wrong=lambda x: ()) -> None:
+    """``sizes``: (constructor args, input shape) pairs; ``wrong(x)``: (value, hint) pairs."""
+    for k, (args, shape) in enumerate(sizes):
+        what = f"{name}({', '.join(map(str, args))})"
+        x = torch.randn(shape, generator=gen(10 + k))
+        inputs = f"{what} applied to a {describe(x)}"
+        ref = spice(reference(*args), k).eval()
+        stu = build(student, what, *args).eval()
+        with hint_if_none(lambda: layer_hint(stu, ref, what)):
+            with torch.no_grad():
+                expected = ref(x)
+                got = call(stu, x, inputs=inputs)
+            if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+                expect_close(got, expected, f"the output of {what}", inputs, wrong(x))
+            expect_equal(count(stu), count(ref), f"the number of parameters of {what}", inputs)
+            copy_weights(ref, stu, what, inputs)
+            same_function(stu, ref, (x,), what, inputs, wrong(x))
+
+
+@exercise("Flatten", "blocks:Flatten", "12", methods=("__init__",))
+@own_rng
+def _flatten(student):
+    F = nn.functional
+
+    def wrong(x):
+        return [(lambda: F.gelu(F.max_pool2d(x, 7)),
+                 "the handout's Flatten averages each 7×7 map (AvgPool2d(7)); it does not take its maximum"),
+                (lambda: F.avg_pool2d(x, 7), "the GELU after the pooling is missing"),
+                (lambda: F.avg_pool2d(F.gelu(x), 7), "the GELU comes after the pooling, not before"),
+                (lambda: x.flatten(1), "the handout's Flatten pools each 7×7 map down to 1×1 (output "
+                                       "(B, C, 1, 1)); nn.Flatten only reshapes")]
+
+    _check_block(student, blocks.Flatten, "Flatten", [((), (2, 6, 7, 7)), ((), (3, 2, 7, 7))], wrong)
+
+
+@exercise("Unflatten", "blocks:Unflatten", "12", methods=("__init__",))
+@own_rng
+def _unflatten(student):
+    _check_block(student, blocks.Unflatten, "Unflatten", [((6,), (2, 6, 1, 1)), ((3,), (3, 3, 1, 1))])
+
+
+@exercise("ConvBlock", "blocks:ConvBlock", "12", methods=("__init__",))
+@own_rng
+def _conv_block(student):
+    _check_block(student, blocks.ConvBlock, "ConvBlock", [((3, 5), (2, 3, 28, 28)), ((2, 2), (3, 2, 7, 7))])
+
+
+@exercise("DownBlock", "blocks:DownBlock", "12", methods=("__init__",))
+@own_rng
+def _down_block(student):
+    _check_block(student, blocks.DownBlock, "DownBlock",
+                 [((3, 5), (2, 3, 28, 28)), ((4, 2), (3, 4, 14, 14))])
+
+
+@exercise("UpBlock", "blocks:UpBlock", "12", methods=("__init__",))
+@own_rng
+def _up_block(student):
+    _check_block(student, blocks.UpBlock, "UpBlock", [((3, 5), (2, 3, 7, 7)), ((4, 2), (3, 4, 14, 14))])
+
+
+@exercise("FCBlock", "blocks:FCBlock", "16", methods=("__init__",))
+@own_rng
+def _fc_block(student):
+    _check_block(student, blocks.FCBlock, "FCBlock", [((1, 8), (3, 1)), ((10, 6), (3, 10))])
+
+
+# ---- the UNets ----------------------------------------------------------------------------
+
+_REF = {"uncond": unet.UnconditionalUNet, "time": unet.TimeConditionalUNet,
+        "class": unet.ClassConditionalUNet}
+_SIZES = ((1, 4, 10), (2, 3, 3))   # (in_channels, D, num_classes); the first also for the function
+_CAT = {"up1": ("down2", "unflatten"), "up2": ("down1", "up1"), "conv_out": ("conv_in", "up2")}
+_ROLE = {
+    "conv_in": "a ConvBlock from in_channels to D channels",
+    "down1": "a DownBlock from D to D channels",
+    "down2": "a DownBlock from D to 2D channels",
+    "flatten": "a Flatten",
+    "unflatten": "an Unflatten of 2D channels",
+    "up1": "an UpBlock from 4D to D channels, on cat([down2, unflatten])",
+    "up2": "an UpBlock from 2D to D channels, on cat([down1, up1])",
+    "conv_out": "a ConvBlock from 2D to D channels, on cat([conv_in, up2])",
+    "head": "a Conv2d from D to in_channels channels, kernel 3, stride 1, padding 1",
+    "fc1_t": "an FCBlock from 1 to 2D features", "fc2_t": "an FCBlock from 1 to D features",
+    "fc1_c": "an FCBlock from num_classes to 2D features", "fc2_c": "an FCBlock from num_classes to D features",
+}
+_MODULATION = {"time": "unflatten = t1 · unflatten and up1 = t2 · up1",
+               "class": "unflatten = c1 · unflatten + t1 and up1 = c2 · up1 + t2"}
+
+
+def _setup(student, kind: str, size: tuple, seed: int):
+    """The course's and the student's network of one size, and inputs as training feeds them."""
+    cin, D, classes = size
+    kw = {"in_channels": cin} | ({"num_classes": classes} if kind == "class" else {}) | {"num_hiddens": D}
+    what = f"{_REF[kind].__name__}({', '.join(f'{k}={v}' for k, v in kw.items())})"
+    ref = spice(_REF[kind](**kw), seed).eval()
+    stu = build(student, what, **kw).eval()
+    x = torch.rand(3, cin, 28, 28, generator=gen(seed))
+    args, desc = (x,), [f"x {describe(x)}"]
+    if kind != "uncond":
+        t = torch.tensor([0.1, 0.5, 0.9])
+        args, desc = args + (t,), desc + [f"t = {[round(v, 4) for v in t.tolist()]}"]
+    if kind == "class":
+        c = unet.one_hot(torch.tensor([1, 2, 0]), classes)
+        c[2] = 0   # the third image without its class, as after class dropout
+        args, desc = args + (c,), desc + ["c = one-hot rows of classes 1 and 2, then a zero row (no class)"]
+    return kw, what, ref, stu, args, f"{what} on " + ", ".join(desc)
+
+
+def _unet_cases(student, kind: str) -> None:
+    for k, size in enumerate(_SIZES):
+        kw, what, ref, stu, args, inputs = _setup(student, kind, size, k)
+        with hint_if_none(lambda: _unet_hint(stu, ref, args, kind)):
+            with torch.no_grad():
+                got = call(stu, *args, inputs=inputs)
+            if not isinstance(got, torch.Tensor) or got.shape != args[0].shape:
+                expect_close(got, args[0], f"the output of {what}", inputs)
+        if count(stu) != count(ref):
+            raise Mismatch(f"{what} has {count(stu):,} parameters, expected {count(ref):,}", inputs,
+                           _count_hint(stu, ref, kind, kw))
+
+    kw, what, ref, stu, args, inputs = _setup(student, kind, _SIZES[0], 0)
+    with hint_if_none(lambda: "the course's weights are copied into yours tensor by tensor (by name, else by "
+                              "shape in registration order): build it from the handout's layers, with plain "
+                              "nn.BatchNorm2d (they keep running statistics)"):
+        copy_weights(ref, stu, what, inputs)
+    with hint_if_none(lambda: _unet_hint(stu, ref, args, kind)):
+        same_function(stu, ref, args, what, inputs, _modulation_variants(ref, kind, args))
+    if kind == "uncond":
+        _check_trunk(stu, ref, args[0], what)
+        return
+    _check_float_t(stu, ref, args, what)
+    for attr in ("in_channels", "num_classes"):
+        if attr in kw:
+            expect_equal(getattr(stu, attr, None), kw[attr], f"{what}.{attr}", what,
+                         "the samplers read model.in_channels (the channels of the noise) and "
+                         "model.num_classes (the length of the one-hot rows): keep them as attributes")
+
+
+def _modulation_variants(ref, kind: str, args: tuple) -> list:
+    """The outputs the typical wrong modulations give, with the course's weights."""
+    if kind == "uncond":
+        return []
+    x, t = args[:2]
+    with torch.no_grad():
+        col = t.reshape(-1, 1)
+        t1, t2 = (fc(col)[:, :, None, None] for fc in (ref.fc1_t, ref.fc2_t))
+        if kind == "class":
+            c1, c2 = (fc(args[2])[:, :, None, None] for fc in (ref.fc1_c, ref.fc2_c))
+
+    def out(f1, f2):
+        return lambda: ref.trunk(x, f1, f2)
+
+    if kind == "time":
+        rule = _MODULATION["time"]
+        return [(out(None, None), f"t is ignored: the output is the unconditional trunk's; {rule}"),
+                (out(lambda h: h + t1, lambda h: h + t2),
+                 f"t1 and t2 are added; in the time-conditioned UNet they scale the feature maps: {rule}"),
+                (out(lambda h: h * t1, None), "up1 is not modulated: up1 = t2 · up1 is missing"),
+                (out(None, lambda h: h * t2), "unflatten is not modulated: unflatten = t1 · unflatten is missing")]
+    rule = _MODULATION["class"]
+    return [(out(None, None), f"neither t nor c enters: the output is the unconditional trunk's; {rule}"),
+            (out(lambda h: c1 + t1 * h, lambda h: c2 + t2 * h),
+             f"c and t swap roles (yours: c1 + t1 · unflatten): c1 scales and t1 shifts, {rule}"),
+            (out(lambda h: c1 * t1 * h, lambda h: c2 * t2 * h),
+             f"t1 and t2 multiply; they should shift (be added): {rule}"),
+            (out(lambda h: c1 * (h + t1), lambda h: c2 * (h + t2)),
+             "c1 multiplies unflatten alone: c1 · unflatten + t1, not c1 · (unflatten + t1)"),
+            (out(lambda h: h * t1, lambda h: h * t2),
+             f"c is ignored (that is the time-conditioned UNet's modulation); the class-conditioned one is {rule}"),
+            (out(lambda h: c1 * h, lambda h: c2 * h), f"t is ignored (+ t1 and + t2 are missing): {rule}"),
+            (out(lambda h: h + t1, lambda h: h + t2), f"c is ignored (c1 · and c2 · are missing): {rule}"),
+            (out(lambda h: c1 * h + t1, None), "up1 is not modulated: up1 = c2 · up1 + t2 is missing"),
+            (out(None, lambda h: c2 * h + t2), "unflatten is not modulated: unflatten = c1 · unflatten + t1 is missing")]
+
+
+def _hooked(ref, x, after=None, before=None):
+    """ref.trunk(x) with a function applied to some blocks' outputs (after) or inputs (before)."""
+    hooks = [getattr(ref, n).register_forward_hook(lambda m, i, o, fn=fn: fn(o)) for n, fn in (after or {}).items()]
+    hooks += [getattr(ref, n).register_forward_pre_hook(lambda m, i, fn=fn: (fn(i[0]),))
+              for n, fn in (before or {}).items()]
+    try:
+        return ref.trunk(x)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def _check_trunk(stu, ref, x, what: str) -> None:
+    """trunk(x, modulate_unflatten, modulate_up1) is what the conditioned UNets build on."""
+    def f(h):
+        return 1.5 * h - 0.4
+
+    def g(h):
+        return 0.5 * h + 0.3
+
+    inputs = (f"{what}.trunk(x, modulate_unflatten=lambda h: 1.5 h − 0.4, "
+              f"modulate_up1=lambda h: 0.5 h + 0.3), x {describe(x)}")
+    wrong = [(lambda: ref.trunk(x), "trunk ignores modulate_unflatten and modulate_up1: the conditioned "
+                                    "UNets pass them to change the unflatten and up1 feature maps"),
+             (lambda: ref.trunk(x, f), "trunk ignores modulate_up1: apply it to up1's output"),
+             (lambda: ref.trunk(x, None, g), "trunk ignores modulate_unflatten: apply it to unflatten's output"),
+             (lambda: ref.trunk(x, g, f), "modulate_unflatten and modulate_up1 are swapped"),
+             (lambda: _hooked(ref, x, after={"flatten": f, "up1": g}),
+              "modulate_unflatten is applied before unflatten (to flatten's output); apply it to unflatten's output"),
+             (lambda: _hooked(ref, x, before={"up1": f, "up2": g}),
+              "the modulations are applied to the concatenations (cat([down2, unflatten]), cat([down1, up1])); "
+              "apply each to its block's output alone, before it is concatenated")]
+    with torch.no_grad(), hint_if_none(lambda: "modulate_unflatten changes unflatten's output and modulate_up1 "
+                                                 "up1's output, each before it is concatenated"):
+        expect_close(call(stu.trunk, x, f, g, inputs=inputs), ref.trunk(x, f, g), "trunk's output", inputs, wrong)
+
+
+def _check_float_t(stu, ref, args: tuple, what: str) -> None:
+    x, rest = args[0], args[2:]
+    inputs = f"{what} on the same x{' and c' if rest else ''} with t = 0.3, a Python float"
+    with torch.no_grad(), hint_if_none(lambda: "the samplers call model(x, t) with one Python float t for the "
+                                                 "whole batch (euler_integrate passes t = i/T): make it one t per "
+                                                 "image, a (B, 1) column"):
+        got = call(stu, x, 0.3, *rest, inputs=inputs)
+        expect_close(got, ref(x, torch.full((x.shape[0],), 0.3), *rest), "the output for a float t", inputs)
+
+
+def _count_hint(stu, ref, kind: str, kw: dict) -> str:
+    D = kw["num_hiddens"]
+    names = [n for n, _ in ref.named_children()]
+    children = dict(stu.named_children())
+    if all(n in children for n in names):
+        for n in names:
+            s, r = count(children[n]), count(getattr(ref, n))
+            if s != r:
+                layers = layer_hint(children[n], getattr(ref, n), f"self.{n}")
+                return (f"self.{n} has {s:,} parameters; the handout's {n} ({_ROLE[n]}; here D = {D}) has {r:,}"
+                        + (f": {layers}" if layers else ""))
+        extra = [n for n, m in children.items() if n not in names and count(m)]
+        if extra:
+            return f"self.{extra[0]} is not part of the handout's network"
+        return "the extra parameters sit on the network itself (nn.Parameter attributes), not in its blocks"
+    formula = {"uncond": "481 D² + 81 D + 1", "time": "486 D² + 90 D + 1",
+               "class": f"491 D² + {96 + 3 * kw.get('num_classes', 10)} D + 1"}[kind]
+    return (f"the handout's has {formula} parameters for D hidden channels; name the blocks as the handout "
+            f"does ({', '.join(names)}) for a hint that names the one that differs")
+
+
+# ---- what each block of a UNet receives and returns ---------------------------------------
+
+def _same(a, b, values: bool = True) -> bool:
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape:
+        return False
+    return not values or torch.allclose(a.double(), b.double(), atol=1e-5, rtol=1e-4)
+
+
+def _trace(model, names, args) -> dict:
+    """{block name: [its first input, its first output or None]} in call order; never raises."""
+    seen: dict = {}
+    hooks = []
+    for n in names:
+        m = getattr(model, n)
+        hooks.append(m.register_forward_pre_hook(
+            lambda mod, i, n=n: seen.setdefault(n, [i[0] if i else None, None]) and None))
+        hooks.append(m.register_forward_hook(
+            lambda mod, i, o, n=n: seen[n].__setitem__(1, o) if seen[n][1] is None else None))
+    try:
+        with torch.no_grad():
+            model(*args)
+    except Exception:
+        pass
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def _unet_hint(stu, ref, args, kind: str) -> str:
+    """Follow the handout's forward pass block by block and name the first block whose input or
+    output differs from the course's (values only when the weights could be copied)."""
+    stu.eval()
+    ref.eval()
+    if kind == "class" and (labels := _labels_hint(stu, args)):
+        return labels
+    names = [n for n, _ in ref.named_children()]
+    children = dict(stu.named_children())
+    if not all(n in children for n in names):
+        return (f"(name the blocks as the handout does — {', '.join(names)} — for a hint that names "
+                "the one that differs)")
+    try:
+        copy_weights(ref, stu, "", "")
+        values = True
+    except Mismatch:
+        values = False
+    ref_seen, stu_seen = _trace(ref, names, args), _trace(stu, names, args)
+    previous = None
+    order = list(ref_seen)
+    for k, (n, (rin, rout)) in enumerate(ref_seen.items()):
+        if n not in stu_seen:
+            if any(later in stu_seen for later in order[k + 1:]):
+                return f"self.{n} is never called; the handout's forward uses it ({_ROLE[n]})"
+            where = f" (after self.{previous})" if previous else ""
+            mod = (f": check the modulation of {previous}, {_MODULATION[kind]}"
+                   if kind != "uncond" and previous in ("unflatten", "up1") else "")
+            return f"the forward pass fails or ends before it reaches self.{n}{where}{mod}"
+        sin, sout = stu_seen[n]
+        if not _same(sin, rin, values):
+            return _input_hint(n, sin, rin, kind, values)
+        if sout is None or not _same(sout, rout, values):
+            return (layer_hint(children[n], getattr(ref, n), f"self.{n}")
+                    or f"self.{n} {'fails on' if sout is None else 'returns something else from'} the "
+                       f"same input as the handout's {n} ({_ROLE[n]})")
+        previous = n
+    return ("every block receives and returns the handout's values, but the output differs: "
+            "forward should return head's output")
+
+
+def _input_hint(n: str, sin, rin, kind: str, values: bool) -> str:
+    if n in ("fc1_t", "fc2_t"):
+        return _t_hint(n, sin, rin)
+    if n in ("fc1_c", "fc2_c"):
+        return (f"self.{n} should receive c as it is given, one-hot rows of shape (B, num_classes) (a zero "
+                f"row: no class); it receives {describe(sin)}")
+    if not isinstance(sin, torch.Tensor):
+        return f"self.{n} receives a {type(sin).__name__}, not a tensor"
+    if sin.shape != rin.shape:
+        if n in _CAT and sin.ndim == rin.ndim == 4 and 2 * sin.shape[1] == rin.shape[1]:
+            a, b = _CAT[n]
+            doubled = [d for d in (0, 2, 3) if sin.shape[d] == 2 * rin.shape[d]]
+            if doubled:
+                d = doubled[0]
+                return (f"self.{n} receives shape {tuple(sin.shape)} instead of {tuple(rin.shape)}: the skip "
+                        f"connection cat([{a}, {b}]) is concatenated on the wrong dimension (dim {d}, "
+                        f"{'the batch' if d == 0 else 'a spatial one'}); stack the feature maps along the "
+                        "channels, dim 1")
+            return (f"self.{n} receives half the channels it should: it takes the skip connection "
+                    f"cat([{a}, {b}]) along the channels")
+        return (f"self.{n} receives a tensor of shape {tuple(sin.shape)}; the handout's {n} ({_ROLE[n]}) "
+                f"receives {tuple(rin.shape)}")
+    if n in _CAT and values:
+        a, b = _CAT[n]
+        half = rin.shape[1] // 2
+        if _same(sin, torch.cat([rin[:, half:], rin[:, :half]], dim=1)):
+            return (f"self.{n} receives cat([{b}, {a}]); the handout's order is cat([{a}, {b}]): both orders "
+                    "would train alike, but this check copies the course's weights into yours, so it needs "
+                    "the handout's order")
+        if kind != "uncond" and n in ("up1", "up2") and _same(sin[:, :half], rin[:, :half]):
+            return f"the modulated {b} that enters self.{n} differs from the handout's: {_MODULATION[kind]}"
+        return f"self.{n} does not receive cat([{a}, {b}]) (along the channels)"
+    return f"self.{n} receives other values than the handout's {n} ({_ROLE[n]})"
+
+
+def _t_hint(n: str, sin, rin) -> str:
+    if not isinstance(sin, torch.Tensor):
+        return f"t reaches self.{n} as a {type(sin).__name__}: it should be a tensor, a (B, 1) column"
+    if sin.shape != rin.shape:
+        return (f"t reaches self.{n} with shape {tuple(sin.shape)}: reshape it to a (B, 1) column, one row "
+                "per image")
+    k = float((sin * rin).sum() / (rin * rin).sum())
+    if abs(k - 1) > 1e-4 and _same(sin, k * rin):
+        return (f"t reaches self.{n} multiplied by {k:.4g}: t is already in [0, 1] (normalised once, by the "
+                "loss and the sampler), so it enters the embedding as it is")
+    return f"self.{n} should receive t itself, as a (B, 1) column; it receives {describe(sin)}"
+
+
+def _labels_hint(stu, args) -> str:
+    """'' unless the student's network fails on one-hot rows but runs on integer labels."""
+    x, t, c = args
+    try:
+        with torch.no_grad():
+            stu(x, t, c)
+        return ""
+    except Exception:
+        pass
+    try:
+        with torch.no_grad():
+            stu(x, t, c.argmax(dim=1))
+    except Exception:
+        return ""
+    return ("c arrives as one-hot rows of shape (B, num_classes) (the training loss and the sampler one-hot "
+            "the labels, and a dropped class is a zero row): feed it to fc1_c and fc2_c as it is")
+
+
+@exercise("UnconditionalUNet", "unet:UnconditionalUNet", "12", methods=("__init__", "trunk"))
+@own_rng
+def _unconditional_unet(student):
+    _unet_cases(student, "uncond")
+
+
+@exercise("TimeConditionalUNet", "unet:TimeConditionalUNet", "16", methods=("__init__", "forward"))
+@own_rng
+def _time_conditional_unet(student):
+    _unet_cases(student, "time")
+
+
+@exercise("ClassConditionalUNet", "unet:ClassConditionalUNet", "17", methods=("__init__", "forward"))
+@own_rng
+def _class_conditional_unet(student):
+    _unet_cases(student, "class")
