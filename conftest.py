@@ -20,6 +20,6 @@ os.environ.pop("MPLBACKEND", None)
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from course_utils.data import make_fake_mnist  # noqa: E402
+from course_utils.common.data import make_fake_mnist  # noqa: E402
 
 make_fake_mnist(_tmp / "data", num_train=256, num_test=64)

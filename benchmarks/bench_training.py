@@ -2,7 +2,7 @@
 
     python benchmarks/bench_training.py [--data-root ../shared/data] [--steps 20] [--device cpu]
 
-Measures in one run, on one machine: images/s of `course_utils.train.fit` (dataset held as one
+Measures in one run, on one machine: images/s of `course_utils.part_b.train.fit` (dataset held as one
 tensor, batches by index, optional mixed precision) versus a plain `DataLoader` + `ToTensor` +
 float32 loop of the same model and loss, for each of the three Part B trainings; sampling
 images/s (Euler, CFG as one batched pass); and the FLOP/s achieved against the machine's measured
@@ -22,11 +22,11 @@ from torchvision import datasets, transforms
 
 os.environ.setdefault("TQDM_DISABLE", "1")   # a benchmark prints tables, not progress bars
 
-from course_utils.data import load_mnist, make_fake_mnist
-from course_utils.sampling import sample_class_conditioned
-from course_utils.train import (class_flow_objective, denoiser_objective, fit, resolve_precision,
-                                time_flow_objective)
-from course_utils.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
+from course_utils.common.data import load_mnist, make_fake_mnist
+from course_utils.part_b.sampling import sample_class_conditioned
+from course_utils.part_b.train import (class_flow_objective, denoiser_objective, fit,
+                                       resolve_precision, time_flow_objective)
+from course_utils.part_b.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
 
 TRAININGS = {  # name: (model factory, objective, batch size) at the handout's sizes
     "denoiser D=128": (lambda: UnconditionalUNet(num_hiddens=128), denoiser_objective(0.5), 256),

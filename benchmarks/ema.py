@@ -22,11 +22,12 @@ os.environ["COURSE_CKPT_DIR"] = tempfile.mkdtemp()   # never reuse or overwrite 
 
 os.environ.setdefault("TQDM_DISABLE", "1")   # a benchmark prints tables, not progress bars
 
-from course_utils.data import load_mnist  # noqa: E402  (after COURSE_CKPT_DIR is set)
-from course_utils.env import get_device  # noqa: E402
-from course_utils.metrics import judge_class_conditioned, load_judge  # noqa: E402
-from course_utils.profiles import get_profile  # noqa: E402
-from course_utils.recipes import train_flow  # noqa: E402
+from course_utils.common.data import load_mnist  # noqa: E402  (after COURSE_CKPT_DIR is set)
+from course_utils.common.env import get_device  # noqa: E402
+from course_utils.common.metrics import load_judge  # noqa: E402
+from course_utils.common.profiles import get_profile  # noqa: E402
+from course_utils.part_b.evaluation import judge_class_conditioned  # noqa: E402
+from course_utils.part_b.recipes import train_flow  # noqa: E402
 
 device, profile = get_device(), get_profile(args.profile)
 x, y = load_mnist(args.data_root, train=True, download=False, device=device)

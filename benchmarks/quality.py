@@ -9,7 +9,7 @@ what the cpu profile's class-conditioned training produces). Prints class accura
 Fréchet distance of CFG samples next to the real-vs-real floor at the same sample size, for a
 few guidance scales and step counts; with ``--illusions``, how often each candidate anagram and
 hybrid pair reads as intended on Part A's MNIST backend; with ``--lessons``, every Part A lesson
-(§1.3–§1.7.3) measured on ``--n`` held-out digits with ``course_utils.lessons``.
+(§1.3–§1.7.3) measured on ``--n`` held-out digits with ``course_utils.part_a.lessons``.
 """
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ import torch
 
 os.environ.setdefault("TQDM_DISABLE", "1")   # a benchmark prints tables, not progress bars
 
-from course_utils.data import load_mnist
-from course_utils.metrics import judge_class_conditioned, load_judge
-from course_utils.pretrained import MNIST_FLOW_PATH, load_mnist_flow
+from course_utils.common.data import load_mnist
+from course_utils.common.metrics import load_judge
+from course_utils.part_a.pretrained import MNIST_FLOW_PATH, load_mnist_flow
+from course_utils.part_b.evaluation import judge_class_conditioned
 
 # Chosen from a sweep of all 100 ordered pairs (50 seeds each) on the committed backend.
 ANAGRAM_CANDIDATES = [("a 5", "a 3"), ("a 7", "a 4"), ("a 6", "a 7"), ("a 6", "a 4"), ("a 2", "a 7"),
@@ -43,11 +44,11 @@ def quality(args):
 
 
 def illusions(args):
-    from course_utils.backend import MNIST_EXAMPLES, mnist_backend
-    from course_utils.classifier import load_classifier
-    from course_utils.edits import VIEWS
-    from course_utils.illusions import anagram_success, hybrid_success
-    from course_utils.schedule import strided_timesteps
+    from course_utils.common.classifier import load_classifier
+    from course_utils.part_a.backend import MNIST_EXAMPLES, mnist_backend
+    from course_utils.part_a.edits import VIEWS
+    from course_utils.part_a.illusions import anagram_success, hybrid_success
+    from course_utils.part_a.schedule import strided_timesteps
 
     backend, classifier, ts = mnist_backend(), load_classifier(), strided_timesteps(990, args.stride)
     ex = MNIST_EXAMPLES
@@ -64,12 +65,12 @@ def illusions(args):
 
 
 def lesson_rows(args):
-    from course_utils import lessons
-    from course_utils.backend import mnist_backend
-    from course_utils.classifier import load_classifier
-    from course_utils.edits import I_STARTS, box_mask
-    from course_utils.metrics import Judge
-    from course_utils.schedule import strided_timesteps
+    from course_utils.common.classifier import load_classifier
+    from course_utils.common.metrics import Judge
+    from course_utils.part_a import lessons
+    from course_utils.part_a.backend import mnist_backend
+    from course_utils.part_a.edits import I_STARTS, box_mask
+    from course_utils.part_a.schedule import strided_timesteps
 
     backend, classifier, ts = mnist_backend(path=args.weights), load_classifier(), strided_timesteps(990, args.stride)
     x, y = load_mnist(args.data_root, train=False, download=False)

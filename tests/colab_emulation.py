@@ -17,7 +17,7 @@ def deepfloyd_path(work: Path) -> None:
     from tiny_if_hub import build_stage_1, build_stage_2
 
     import course_utils
-    from course_utils import backend, deepfloyd, diffusion, hub
+    from course_utils.part_a import backend, deepfloyd, diffusion, hub
 
     assert course_utils.__file__.startswith(sys.prefix), f"course_utils from {course_utils.__file__}, not the venv"
     assert hub.missing_packages(text_encoder=True) == [], hub.missing_packages(text_encoder=True)

@@ -16,6 +16,6 @@ def _single_thread():
 @pytest.fixture(scope="session")
 def fake_mnist():
     """The synthetic training digits the root conftest wrote (PIL glyphs, 256 images)."""
-    from course_utils.data import load_mnist
+    from course_utils.common.data import load_mnist
 
     return load_mnist(train=True, download=False)

@@ -5,14 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.data import load_mnist, make_fake_mnist
-from course_utils.diffusion import forward
-from course_utils.digits import digit_image
-from course_utils.edits import box_mask, inpaint
-from course_utils.noise_models import OracleNoiseModel
-from course_utils.schedule import strided_timesteps
-from course_utils.train import fit
-from course_utils.unet import ClassConditionalUNet, TimeConditionalUNet, one_hot
+from course_utils.common.data import load_mnist, make_fake_mnist
+from course_utils.part_a.diffusion import forward
+from course_utils.part_a.digits import digit_image
+from course_utils.part_a.edits import box_mask, inpaint
+from course_utils.part_a.noise_models import OracleNoiseModel
+from course_utils.part_a.schedule import strided_timesteps
+from course_utils.part_b.train import fit
+from course_utils.part_b.unet import ClassConditionalUNet, TimeConditionalUNet, one_hot
 
 IM = torch.zeros(2, 3, 16, 16)
 TS = strided_timesteps(stride=330)

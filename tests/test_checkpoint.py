@@ -5,12 +5,12 @@ import os
 import pytest
 import torch
 
-from course_utils import checkpoint
-from course_utils.checkpoint import (load_checkpoint, load_weights, save_checkpoint,
-                                     save_weights)
-from course_utils.data import load_mnist
-from course_utils.train import class_flow_objective, fit
-from course_utils.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
+from course_utils.common import checkpoint
+from course_utils.common.checkpoint import (load_checkpoint, load_weights, save_checkpoint,
+                                            save_weights)
+from course_utils.common.data import load_mnist
+from course_utils.part_b.train import class_flow_objective, fit
+from course_utils.part_b.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
 
 
 def trained_bn(model, steps=2):

@@ -5,12 +5,13 @@ import os
 import pytest
 import torch
 
-from course_utils import checkpoint
-from course_utils.checkpoint import (LAST, CheckpointMismatch, CorruptCheckpoint, check_writable,
-                                     load_checkpoint, load_weights, save_atomic, save_weights)
-from course_utils.data import load_mnist
-from course_utils.train import class_flow_objective, fit
-from course_utils.unet import ClassConditionalUNet
+from course_utils.common import checkpoint
+from course_utils.common.checkpoint import (LAST, CheckpointMismatch, CorruptCheckpoint,
+                                            check_writable, load_checkpoint, load_weights, save_atomic,
+                                            save_weights)
+from course_utils.common.data import load_mnist
+from course_utils.part_b.train import class_flow_objective, fit
+from course_utils.part_b.unet import ClassConditionalUNet
 
 EPOCHS = 3
 
@@ -116,8 +117,8 @@ def test_on_mismatch_keep_resumes_the_saved_run_and_says_so(data, tmp_path, full
 
 
 def test_another_seed_gets_its_own_folder_in_the_recipes(tmp_path, monkeypatch, data):
-    from course_utils.profiles import get_profile
-    from course_utils.recipes import train_flow
+    from course_utils.common.profiles import get_profile
+    from course_utils.part_b.recipes import train_flow
 
     monkeypatch.setenv("COURSE_CKPT_DIR", str(tmp_path))
     profile = get_profile("smoke", flow_epochs=1, keep_epochs=())
@@ -171,10 +172,10 @@ def test_epoch_snapshot_is_written_before_last_pt(data, tmp_path, full, monkeypa
             raise Kill()
         return real(obj, path)
 
-    monkeypatch.setattr("course_utils.checkpoint.save_atomic", die_before_last_of_epoch_2)
+    monkeypatch.setattr("course_utils.common.checkpoint.save_atomic", die_before_last_of_epoch_2)
     with pytest.raises(Kill):
         train(data, tmp_path)
-    monkeypatch.setattr("course_utils.checkpoint.save_atomic", real)
+    monkeypatch.setattr("course_utils.common.checkpoint.save_atomic", real)
     assert (tmp_path / "epoch_2.pt").exists()
     assert torch.load(tmp_path / LAST, weights_only=False)["epoch"] == 1
     model, hist = train(data, tmp_path)

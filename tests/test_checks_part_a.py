@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from course_utils import checks
-from course_utils.diffusion import (cfg_eps, conditional_eps, default_alphas_cumprod, denoise_loop,
-                                    estimate_x0, expand_cond, randn_like)
-from course_utils.edits import highpass, lowpass
-from course_utils.schedule import strided_timesteps
+from course_utils.part_a.diffusion import (cfg_eps, conditional_eps, default_alphas_cumprod,
+                                           denoise_loop, estimate_x0, expand_cond, randn_like)
+from course_utils.part_a.edits import highpass, lowpass
+from course_utils.part_a.schedule import strided_timesteps
 
 PART_A = ["forward", "estimate_x0", "denoise_step", "cfg_eps", "sdedit", "keep_known", "anagram_eps",
           "hybrid_eps"]

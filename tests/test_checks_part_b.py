@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import checks
-from course_utils.blocks import Conv, ConvBlock, DownConv, FCBlock, UpBlock
-from course_utils.unet import UnconditionalUNet
+from course_utils.part_b.blocks import Conv, ConvBlock, DownConv, FCBlock, UpBlock
+from course_utils.part_b.unet import UnconditionalUNet
 
 NETWORKS = ["Flatten", "Unflatten", "ConvBlock", "DownBlock", "UpBlock", "FCBlock",
             "UnconditionalUNet", "TimeConditionalUNet", "ClassConditionalUNet"]
@@ -379,8 +379,8 @@ WRONG = WRONG_BLOCKS + WRONG_UNETS + WRONG_ALGORITHMS
 
 def test_every_part_b_exercise_is_registered():
     assert set(ALL) <= set(checks.EXERCISES)
-    assert {checks.EXERCISES[name].reference.split(":")[0] for name in ALL} <= {"blocks", "unet", "train",
-                                                                                "sampling"}
+    assert {checks.EXERCISES[name].reference.split(":")[0] for name in ALL} <= {
+        "part_b.blocks", "part_b.unet", "part_b.train", "part_b.sampling"}
 
 
 @pytest.mark.parametrize("name", ALL)

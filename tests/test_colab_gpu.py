@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from course_utils.train import resolve_precision
+from course_utils.part_b.train import resolve_precision
 
 
 @pytest.mark.parametrize("capability, expected", [((7, 5), "fp16"), ((7, 0), "fp16"),

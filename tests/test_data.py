@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from course_utils.data import average_image, iterate_batches, load_mnist, make_fake_mnist
-from course_utils.profiles import get_profile
+from course_utils.common.data import average_image, iterate_batches, load_mnist, make_fake_mnist
+from course_utils.common.profiles import get_profile
 
 
 # ---- load_mnist / make_fake_mnist ------------------------------------------------------------
@@ -130,7 +130,7 @@ def test_labels_belong_to_their_images():
 
 
 def test_failed_download_is_not_reported_as_download_disabled(tmp_path, monkeypatch):
-    import course_utils.data as data
+    import course_utils.common.data as data
 
     class OfflineMNIST:
         """What torchvision.datasets.MNIST does offline with download=True (mnist.py download())."""

@@ -6,8 +6,8 @@ import weakref
 import pytest
 import torch
 
-from course_utils import backend, deepfloyd, hub
-from course_utils.deepfloyd import BadEmbeddingsError, PromptEmbeddings
+from course_utils.part_a import backend, deepfloyd, hub
+from course_utils.part_a.deepfloyd import BadEmbeddingsError, PromptEmbeddings
 
 
 @pytest.fixture

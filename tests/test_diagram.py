@@ -5,8 +5,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from course_utils.diagram import MIN_WIDTH_PX, SKIPS, draw_unet, figure_text, shape_text, trace_blocks  # noqa: E402
-from course_utils.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet  # noqa: E402
+from course_utils.part_b.diagram import (MIN_WIDTH_PX, SKIPS, draw_unet, figure_text, shape_text,  # noqa: E402
+                                         trace_blocks)
+from course_utils.part_b.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet  # noqa: E402
 
 D = 8
 TRUNK = {"conv_in": (D, 28, 28), "down1": (D, 14, 14), "down2": (2 * D, 7, 7), "flatten": (2 * D, 1, 1),

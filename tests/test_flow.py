@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.flow import (drop_class, flow_matching_loss, interpolate, sample_path,
-                               target_velocity)
-from course_utils.noising import add_noise, denoiser_loss
+from course_utils.part_b.flow import (drop_class, flow_matching_loss, interpolate, sample_path,
+                                      target_velocity)
+from course_utils.part_b.noising import add_noise, denoiser_loss
 
 
 # ---- noising z = x + σ ε (B.2) -------------------------------------------------------------

@@ -15,10 +15,10 @@ import pytest
 import torch
 from diffusers import IFPipeline
 
-from course_utils import diffusion
-from course_utils.deepfloyd import pseudo_embedding
-from course_utils.noise_models import NoiseModel, tiny_if_unet
-from course_utils.schedule import if_scheduler, strided_timesteps
+from course_utils.part_a import diffusion
+from course_utils.part_a.deepfloyd import pseudo_embedding
+from course_utils.part_a.noise_models import NoiseModel, tiny_if_unet
+from course_utils.part_a.schedule import if_scheduler, strided_timesteps
 
 TIMESTEPS = strided_timesteps(990, 110)   # 990, 880, ..., 0: ten steps keep it fast
 

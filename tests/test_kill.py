@@ -15,10 +15,10 @@ import time
 import pytest
 import torch
 
-from course_utils.checkpoint import LAST
-from course_utils.data import load_mnist
-from course_utils.train import class_flow_objective, fit
-from course_utils.unet import ClassConditionalUNet
+from course_utils.common.checkpoint import LAST
+from course_utils.common.data import load_mnist
+from course_utils.part_b.train import class_flow_objective, fit
+from course_utils.part_b.unet import ClassConditionalUNet
 
 EPOCHS, KEEP = 4, (2, 4)
 KILLS = 12

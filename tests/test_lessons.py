@@ -1,19 +1,19 @@
-"""Part A's lesson measurements (course_utils.lessons): what they count, on cases with known
+"""Part A's lesson measurements (course_utils.part_a.lessons): what they count, on cases with known
 answers, and that every lesson's measurement runs on the MNIST backend at smoke size.
 Thresholds (does iterative beat one-step?) live in benchmarks/quality.py, not here."""
 import pytest
 import torch
 from torch import nn
 
-from course_utils import lessons
-from course_utils.backend import mnist_backend
-from course_utils.classifier import load_classifier
-from course_utils.digits import lesson_digits, reference_digits
-from course_utils.edits import box_mask
-from course_utils.illusions import far_view_check, load_far_judge
-from course_utils.metrics import Judge
-from course_utils.noise_models import OracleNoiseModel
-from course_utils.schedule import strided_timesteps
+from course_utils.common.classifier import load_classifier
+from course_utils.common.metrics import Judge
+from course_utils.part_a import lessons
+from course_utils.part_a.backend import mnist_backend
+from course_utils.part_a.digits import lesson_digits, reference_digits
+from course_utils.part_a.edits import box_mask
+from course_utils.part_a.illusions import far_view_check, load_far_judge
+from course_utils.part_a.noise_models import OracleNoiseModel
+from course_utils.part_a.schedule import strided_timesteps
 
 
 class ReadsBrightness(nn.Module):

@@ -5,8 +5,8 @@ import importlib.util
 import pytest
 import torch
 
-from course_utils import deepfloyd, memory_plan
-from course_utils.memory_plan import FREE_T4, GiB
+from course_utils.part_a import deepfloyd, memory_plan
+from course_utils.part_a.memory_plan import FREE_T4, GiB
 
 MARGIN = 0.10   # each step keeps 10% of RAM and of GPU memory free
 

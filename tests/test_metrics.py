@@ -2,11 +2,12 @@
 import pytest
 import torch
 
-from course_utils.classifier import (CLASSIFIER_PATH, DigitClassifier, accuracy, load_classifier,
-                                     predict, random_affine, save_classifier, train_classifier)
-from course_utils.digits import lesson_digits
-from course_utils.metrics import (Judge, balanced_labels, feature_stats, frechet_distance,
-                                  frechet_distance_from_stats)
+from course_utils.common.classifier import (CLASSIFIER_PATH, DigitClassifier, accuracy,
+                                            load_classifier, predict, random_affine, save_classifier,
+                                            train_classifier)
+from course_utils.common.metrics import (Judge, balanced_labels, feature_stats, frechet_distance,
+                                         frechet_distance_from_stats)
+from course_utils.part_a.digits import lesson_digits
 
 
 def gen(seed):
@@ -98,5 +99,5 @@ def test_training_learns_and_round_trips(tmp_path, fake_mnist):
     path = save_classifier(model, tmp_path / "c.pt", note="test")
     again = load_classifier(path)
     assert torch.equal(predict(model, x[:64]), predict(again, x[:64]))
-    with pytest.raises(FileNotFoundError, match="python -m course_utils.classifier"):
+    with pytest.raises(FileNotFoundError, match="python -m course_utils.common.classifier"):
         load_classifier(tmp_path / "missing.pt")

@@ -2,13 +2,13 @@
 import pytest
 import torch
 
-from course_utils.backend import MNIST_EXAMPLES, choose_backend, load_backend, mnist_backend
-from course_utils.classifier import load_classifier, predict
-from course_utils.diffusion import add_variance, forward, posterior_variance, sample
-from course_utils.digits import DigitPrompts, digit_image, parse_digit, sketch_digit, typed_digit
-from course_utils.noise_models import FlowNoiseModel
-from course_utils.pretrained import MNIST_FLOW_PATH, load_mnist_flow
-from course_utils.schedule import if_scheduler, strided_timesteps, use_timesteps
+from course_utils.common.classifier import load_classifier, predict
+from course_utils.part_a.backend import MNIST_EXAMPLES, choose_backend, load_backend, mnist_backend
+from course_utils.part_a.diffusion import add_variance, forward, posterior_variance, sample
+from course_utils.part_a.digits import DigitPrompts, digit_image, parse_digit, sketch_digit, typed_digit
+from course_utils.part_a.noise_models import FlowNoiseModel
+from course_utils.part_a.pretrained import MNIST_FLOW_PATH, load_mnist_flow
+from course_utils.part_a.schedule import if_scheduler, strided_timesteps, use_timesteps
 
 
 def gen(seed):
@@ -120,7 +120,8 @@ def backend():
 def test_committed_model_is_small_and_records_its_command():
     assert MNIST_FLOW_PATH.stat().st_size < 3_000_000
     readme = (MNIST_FLOW_PATH.parent / "README.md").read_text()
-    assert "python -m course_utils.pretrained" in readme and "python -m course_utils.classifier" in readme
+    assert "python -m course_utils.part_a.pretrained" in readme
+    assert "python -m course_utils.common.classifier" in readme
 
 
 def test_auto_picks_mnist_without_a_gpu():
@@ -155,7 +156,7 @@ def test_mnist_model_rejects_photos(backend):
 
 
 def test_success_rates_by_hand():
-    from course_utils.illusions import _rates
+    from course_utils.part_a.illusions import _rates
     r = _rates(("a 6", "a 9"), torch.tensor([6, 6, 1, 6]), torch.tensor([9, 2, 9, 9]),
                torch.tensor([6, 6, 6, 6]), torch.tensor([9, 0, 0, 0]))
     assert (r.n, r.first, r.second, r.both, r.baseline) == (4, 0.75, 0.75, 0.5, 0.25)
@@ -163,8 +164,8 @@ def test_success_rates_by_hand():
 
 
 def test_six_nine_anagram_reads_both_ways(backend):
-    from course_utils.edits import ROTATE_180
-    from course_utils.illusions import anagram_success
+    from course_utils.part_a.edits import ROTATE_180
+    from course_utils.part_a.illusions import anagram_success
     rate, images = anagram_success(backend, load_classifier(), ("a 6", "a 9"), 4, 5.0, ROTATE_180,
                                    strided_timesteps(990, 90))
     assert images.shape == (4, 1, 28, 28)
@@ -173,7 +174,7 @@ def test_six_nine_anagram_reads_both_ways(backend):
 
 
 def test_backend_examples_are_digits(backend):
-    from course_utils.backend import IF_EXAMPLES, backend_image
+    from course_utils.part_a.backend import IF_EXAMPLES, backend_image
     im, what = backend_image("test image", "auto", None, "cpu")
     assert im.shape == (1, 1, 28, 28) and "7" in what
     photo, _ = backend_image("test image", "tiny", None, "cpu")

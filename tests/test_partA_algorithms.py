@@ -9,13 +9,14 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from course_utils.diffusion import (add_variance, blur_denoise, cfg_eps, denoise_loop,
-                                    forward, iterative_denoise, iterative_denoise_cfg, one_step_denoise,
-                                    sample)
-from course_utils.edits import (FLIP, IDENTITY, ROTATE_90, anagram_eps, box_mask, highpass, hybrid_eps,
-                                inpaint, lowpass, sdedit, sdedit_series, visual_anagram, hybrid_image)
-from course_utils.noise_models import NoiseModel, OracleNoiseModel, tiny_noise_model
-from course_utils.schedule import IF_SCHEDULER_CONFIG, if_scheduler, strided_timesteps, use_timesteps
+from course_utils.part_a.diffusion import (add_variance, blur_denoise, cfg_eps, denoise_loop, forward,
+                                           iterative_denoise, iterative_denoise_cfg, one_step_denoise,
+                                           sample)
+from course_utils.part_a.edits import (FLIP, IDENTITY, ROTATE_90, anagram_eps, box_mask, highpass,
+                                       hybrid_eps, inpaint, lowpass, sdedit, sdedit_series, visual_anagram,
+                                       hybrid_image)
+from course_utils.part_a.noise_models import NoiseModel, OracleNoiseModel, tiny_noise_model
+from course_utils.part_a.schedule import IF_SCHEDULER_CONFIG, if_scheduler, strided_timesteps, use_timesteps
 
 TS = strided_timesteps()
 
@@ -126,7 +127,7 @@ def test_iterative_denoising_ends_at_x0(x0, i_start):
 def test_one_step_of_the_update_with_true_noise(x0):
     # x_t' = √ᾱ_t' β_t/(1−ᾱ_t) x_0 + √α_t (1−ᾱ_t')/(1−ᾱ_t) x_t with x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε:
     # the x_0 coefficients add up to √ᾱ_t', the ε coefficient is √α_t (1−ᾱ_t')/√(1−ᾱ_t).
-    from course_utils.diffusion import denoise_step
+    from course_utils.part_a.diffusion import denoise_step
     ac = if_scheduler().alphas_cumprod
     eps = torch.randn(x0.shape, generator=gen(2))
     t, t_prev = 510, 480

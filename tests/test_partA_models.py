@@ -2,14 +2,14 @@
 import pytest
 import torch
 
-from course_utils import deepfloyd
-from course_utils.backend import load_backend, timesteps_for, tiny_backend
-from course_utils.deepfloyd import (PromptEmbeddings, PseudoEmbeddings, UnknownPromptError,
-                                    hub_error_message, pseudo_embedding)
-from course_utils.drawing import drawings, sketches
-from course_utils.images import load_image, resize, skimage_photo, tensor_to_pil, test_image
-from course_utils.noise_models import TINY_UNET_CONFIG, UNetNoiseModel, tiny_if_unet
-from course_utils.profiles import get_profile
+from course_utils.common.profiles import get_profile
+from course_utils.part_a import deepfloyd
+from course_utils.part_a.backend import load_backend, timesteps_for, tiny_backend
+from course_utils.part_a.deepfloyd import (PromptEmbeddings, PseudoEmbeddings, UnknownPromptError,
+                                           hub_error_message, pseudo_embedding)
+from course_utils.part_a.drawing import drawings, sketches
+from course_utils.part_a.images import load_image, resize, skimage_photo, tensor_to_pil, test_image
+from course_utils.part_a.noise_models import TINY_UNET_CONFIG, UNetNoiseModel, tiny_if_unet
 
 
 
@@ -36,7 +36,7 @@ def test_tiny_unet_is_seeded(unet):
 
 
 def test_unet_noise_model_splits_eps_and_variance(unet):
-    from course_utils.schedule import if_scheduler
+    from course_utils.part_a.schedule import if_scheduler
     model = UNetNoiseModel(unet, if_scheduler(), device="cpu")
     x = torch.randn(3, 3, 64, 64)
     eps, var = model(x, 990, pseudo_embedding("a"))  # one embedding broadcast over the batch
@@ -134,7 +134,7 @@ def test_headless_drawings():
 
 
 def test_auto_falls_back_to_mnist_in_one_line(monkeypatch):
-    import course_utils.backend as backend_module
+    import course_utils.part_a.backend as backend_module
 
     def no_access(*args, **kwargs):
         raise deepfloyd.HubAccessError("DeepFloyd/IF-I-XL-v1.0 is gated: accept the licence")
@@ -149,7 +149,7 @@ def test_auto_falls_back_to_mnist_in_one_line(monkeypatch):
 
 
 def test_choose_backend():
-    from course_utils.backend import choose_backend
+    from course_utils.part_a.backend import choose_backend
     assert choose_backend("auto", None, "cuda") == ("deepfloyd", "")
     assert choose_backend("auto", None, "cpu")[0] == "mnist"
     assert choose_backend("tiny", None, "cuda")[0] == "tiny"
@@ -157,7 +157,7 @@ def test_choose_backend():
 
 
 def test_half_precision_unet_returns_float32(unet):
-    from course_utils.schedule import if_scheduler
+    from course_utils.part_a.schedule import if_scheduler
     model = UNetNoiseModel(tiny_if_unet(seed=0).to(torch.bfloat16), if_scheduler(), device="cpu")
     eps, var = model(torch.randn(1, 3, 64, 64), 500, pseudo_embedding("x"))
     assert model.dtype == torch.bfloat16 and eps.dtype == var.dtype == torch.float32

@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from course_utils.metrics import Quality, heldout_flow_loss, over_seeds, spread
-from course_utils.profiles import get_profile
-from course_utils.recipes import live_weights, train_flow
-from course_utils.unet import ClassConditionalUNet, TimeConditionalUNet
+from course_utils.common.metrics import Quality, over_seeds, spread
+from course_utils.common.profiles import get_profile
+from course_utils.part_b.evaluation import heldout_flow_loss
+from course_utils.part_b.recipes import live_weights, train_flow
+from course_utils.part_b.unet import ClassConditionalUNet, TimeConditionalUNet
 
 
 def test_over_seeds_and_spread():

@@ -8,7 +8,7 @@ import nbformat
 import papermill
 import pytest
 
-from course_utils.env import check_parameters
+from course_utils.common.env import check_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "tools" / "run_notebooks.py")
@@ -91,7 +91,7 @@ def test_a_misspelt_papermill_parameter_stops_the_notebook(tmp_path):
     params = nbformat.v4.new_code_cell(PARAMS_CELL)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(
-        "from course_utils.profiles import get_profile\nprint(get_profile(PROFILE).name)")]
+        "from course_utils.common.profiles import get_profile\nprint(get_profile(PROFILE).name)")]
     nbformat.write(nb, tmp_path / "nb.ipynb")
     run = lambda p: papermill.execute_notebook(str(tmp_path / "nb.ipynb"), str(tmp_path / "out.ipynb"),  # noqa: E731
                                                parameters=p, kernel_name="python3", progress_bar=False)

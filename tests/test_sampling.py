@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.sampling import (cfg_velocity, euler_integrate, sample_class_conditioned,
-                                   sample_time_conditioned)
-from course_utils.unet import ClassConditionalUNet, TimeConditionalUNet
+from course_utils.part_b.sampling import (cfg_velocity, euler_integrate, sample_class_conditioned,
+                                          sample_time_conditioned)
+from course_utils.part_b.unet import ClassConditionalUNet, TimeConditionalUNet
 
 X0 = torch.linspace(-1, 1, 2 * 28 * 28).reshape(2, 1, 28, 28)
 

@@ -193,8 +193,8 @@ class Spy:
 
 
 def _part_a_cases():
-    from course_utils import diffusion, edits
-    from course_utils.noise_models import tiny_noise_model
+    from course_utils.part_a import diffusion, edits
+    from course_utils.part_a.noise_models import tiny_noise_model
 
     model = tiny_noise_model(seed=0)
     c = torch.randn(1, 77, 4096, generator=torch.Generator().manual_seed(1)) * 0.1
@@ -221,8 +221,8 @@ def _part_a_cases():
 
 
 def _part_b_cases():
-    from course_utils import sampling
-    from course_utils.unet import ClassConditionalUNet, TimeConditionalUNet
+    from course_utils.part_b import sampling
+    from course_utils.part_b.unet import ClassConditionalUNet, TimeConditionalUNet
 
     torch.manual_seed(0)
     time_net, class_net = TimeConditionalUNet(num_hiddens=4), ClassConditionalUNet(num_hiddens=4)
@@ -252,10 +252,10 @@ def test_a_helper_uses_the_version_the_notebook_passes(case):
 
 @pytest.mark.parametrize("class_conditioned", [False, True], ids=["time (16)", "class (17)"])
 def test_train_flow_trains_the_notebooks_class_with_its_loss(class_conditioned, fake_mnist, monkeypatch, tmp_path):
-    from course_utils import train
-    from course_utils.profiles import get_profile
-    from course_utils.recipes import train_flow
-    from course_utils.unet import ClassConditionalUNet, TimeConditionalUNet
+    from course_utils.common.profiles import get_profile
+    from course_utils.part_b import train
+    from course_utils.part_b.recipes import train_flow
+    from course_utils.part_b.unet import ClassConditionalUNet, TimeConditionalUNet
 
     monkeypatch.setenv("COURSE_CKPT_DIR", str(tmp_path))
     X, Y = fake_mnist

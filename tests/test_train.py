@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.data import load_mnist
-from course_utils.flow import flow_matching_loss
-from course_utils.noising import denoiser_loss
-from course_utils.train import (class_flow_objective, denoiser_objective, fit,
-                                time_flow_objective)
-from course_utils.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
+from course_utils.common.data import load_mnist
+from course_utils.part_b.flow import flow_matching_loss
+from course_utils.part_b.noising import denoiser_loss
+from course_utils.part_b.train import (class_flow_objective, denoiser_objective, fit,
+                                       time_flow_objective)
+from course_utils.part_b.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +285,7 @@ def conv_bn():
 
 
 def test_recompute_batchnorm_sets_the_statistics_of_the_model_itself():
-    from course_utils.train import recompute_batchnorm
+    from course_utils.part_b.train import recompute_batchnorm
     model = conv_bn().eval()
     model[1].running_mean.fill_(5.0)
     images = torch.randn(8, 1, 6, 6, generator=torch.Generator().manual_seed(1))
@@ -300,7 +300,7 @@ def test_recompute_batchnorm_sets_the_statistics_of_the_model_itself():
 def test_ema_model_gets_batchnorm_statistics_of_its_own_weights():
     """Averaging the live model's running statistics along with the weights gives statistics
     that fit neither (a 10%-accuracy model in practice); the averaged weights get their own."""
-    from course_utils.train import recompute_batchnorm
+    from course_utils.part_b.train import recompute_batchnorm
     images = torch.rand(64, 1, 6, 6, generator=torch.Generator().manual_seed(1))   # fit wants [0, 1]
     labels = torch.zeros(64, dtype=torch.long)
     objective = lambda m, x, y, g: (m(x) - x.mean()).pow(2).mean()

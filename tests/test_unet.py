@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.blocks import (Conv, ConvBlock, DownBlock, DownConv, FCBlock, Flatten,
-                                 Unflatten, UpBlock, UpConv)
-from course_utils.unet import (ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet,
-                               count_parameters, one_hot)
+from course_utils.part_b.blocks import (Conv, ConvBlock, DownBlock, DownConv, FCBlock, Flatten,
+                                        Unflatten, UpBlock, UpConv)
+from course_utils.part_b.unet import (ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet,
+                                      count_parameters, one_hot)
 
 DS = [1, 4, 16]
 

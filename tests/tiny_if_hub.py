@@ -56,8 +56,8 @@ def build_stage_1(folder: Path, seed: int = 0) -> Path:
     """IF-I-XL's layout: tokenizer, text_encoder, unet, scheduler (no safety checker)."""
     from diffusers import IFPipeline
 
-    from course_utils.noise_models import tiny_if_unet
-    from course_utils.schedule import if_scheduler
+    from course_utils.part_a.noise_models import tiny_if_unet
+    from course_utils.part_a.schedule import if_scheduler
 
     folder = Path(folder)
     vocab = _tokenizer_folder(folder / "tokenizer")
@@ -73,8 +73,8 @@ def build_stage_2(folder: Path, seed: int = 1) -> Path:
     """IF-II-L's layout: a 6-channel UNet conditioned on the noise level, 64 → 256."""
     from diffusers import DDPMScheduler, IFSuperResolutionPipeline
 
-    from course_utils.noise_models import tiny_if_unet
-    from course_utils.schedule import if_scheduler
+    from course_utils.part_a.noise_models import tiny_if_unet
+    from course_utils.part_a.schedule import if_scheduler
 
     folder = Path(folder)
     _tokenizer_folder(folder / "tokenizer")

@@ -41,27 +41,27 @@ PACKAGE = "course_utils"
 # at run time and wins; this table only orders them and covers any not registered yet.
 TABLE = [
     # name, reference, notebook, methods the student writes (classes)
-    ("forward", "diffusion:forward", "01", ()),
-    ("estimate_x0", "diffusion:estimate_x0", "03", ()),
-    ("denoise_step", "diffusion:denoise_step", "04", ()),
-    ("cfg_eps", "diffusion:cfg_eps", "06", ()),
-    ("sdedit", "edits:sdedit", "07", ()),
-    ("keep_known", "edits:keep_known", "08", ()),
-    ("anagram_eps", "edits:anagram_eps", "10", ()),
-    ("hybrid_eps", "edits:hybrid_eps", "11", ()),
-    ("Flatten", "blocks:Flatten", "12", ("__init__",)),
-    ("Unflatten", "blocks:Unflatten", "12", ("__init__",)),
-    ("ConvBlock", "blocks:ConvBlock", "12", ("__init__",)),
-    ("DownBlock", "blocks:DownBlock", "12", ("__init__",)),
-    ("UpBlock", "blocks:UpBlock", "12", ("__init__",)),
-    ("UnconditionalUNet", "unet:UnconditionalUNet", "12", ("__init__", "trunk")),
-    ("FCBlock", "blocks:FCBlock", "16", ("__init__",)),
-    ("TimeConditionalUNet", "unet:TimeConditionalUNet", "16", ("__init__", "forward")),
-    ("time_flow_loss", "train:time_flow_loss", "16", ()),
-    ("euler_integrate", "sampling:euler_integrate", "16", ()),
-    ("ClassConditionalUNet", "unet:ClassConditionalUNet", "17", ("__init__", "forward")),
-    ("class_flow_loss", "train:class_flow_loss", "17", ()),
-    ("cfg_velocity", "sampling:cfg_velocity", "17", ()),
+    ("forward", "part_a.diffusion:forward", "01", ()),
+    ("estimate_x0", "part_a.diffusion:estimate_x0", "03", ()),
+    ("denoise_step", "part_a.diffusion:denoise_step", "04", ()),
+    ("cfg_eps", "part_a.diffusion:cfg_eps", "06", ()),
+    ("sdedit", "part_a.edits:sdedit", "07", ()),
+    ("keep_known", "part_a.edits:keep_known", "08", ()),
+    ("anagram_eps", "part_a.edits:anagram_eps", "10", ()),
+    ("hybrid_eps", "part_a.edits:hybrid_eps", "11", ()),
+    ("Flatten", "part_b.blocks:Flatten", "12", ("__init__",)),
+    ("Unflatten", "part_b.blocks:Unflatten", "12", ("__init__",)),
+    ("ConvBlock", "part_b.blocks:ConvBlock", "12", ("__init__",)),
+    ("DownBlock", "part_b.blocks:DownBlock", "12", ("__init__",)),
+    ("UpBlock", "part_b.blocks:UpBlock", "12", ("__init__",)),
+    ("UnconditionalUNet", "part_b.unet:UnconditionalUNet", "12", ("__init__", "trunk")),
+    ("FCBlock", "part_b.blocks:FCBlock", "16", ("__init__",)),
+    ("TimeConditionalUNet", "part_b.unet:TimeConditionalUNet", "16", ("__init__", "forward")),
+    ("time_flow_loss", "part_b.train:time_flow_loss", "16", ()),
+    ("euler_integrate", "part_b.sampling:euler_integrate", "16", ()),
+    ("ClassConditionalUNet", "part_b.unet:ClassConditionalUNet", "17", ("__init__", "forward")),
+    ("class_flow_loss", "part_b.train:class_flow_loss", "17", ()),
+    ("cfg_velocity", "part_b.sampling:cfg_velocity", "17", ()),
 ]
 
 # Where a new exercise goes the first time: before the first cell holding this text, i.e. where
@@ -105,7 +105,7 @@ LINE = 100
 
 class Ex(NamedTuple):
     name: str
-    reference: str   # "module:qualname" inside course_utils
+    reference: str   # "module:qualname" inside course_utils, e.g. "part_b.unet:UnconditionalUNet"
     notebook: str    # "01"
     methods: tuple   # for a class: the methods the student writes
 

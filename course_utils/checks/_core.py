@@ -37,7 +37,7 @@ class Mismatch(Exception):
 @dataclass(frozen=True)
 class Exercise:
     name: str
-    reference: str            # "module:qualname" inside course_utils, the one solution
+    reference: str            # "part_a.diffusion:forward": module:qualname in course_utils, the one solution
     notebook: str             # the notebook (its number) where it is taught
     cases: Callable = field(repr=False, default=None)   # cases(student) raises Mismatch
     methods: tuple = ()       # for a class: the methods the student writes (others are given)

@@ -12,9 +12,9 @@ from functools import lru_cache
 
 import torch
 
-from .. import diffusion, edits
-from ..noise_models import NoiseModel
-from ..schedule import if_scheduler, strided_timesteps
+from ..part_a import diffusion, edits
+from ..part_a.noise_models import NoiseModel
+from ..part_a.schedule import if_scheduler, strided_timesteps
 from ._core import Mismatch, call, describe, exercise, expect_close, expect_equal
 
 IF_ALPHAS = "IF's ᾱ_t (1000 steps)"
@@ -155,7 +155,7 @@ def _forward_mistakes(x0, eps, ac, t):
     ] + _off_by_one(lambda t: diffusion.forward(x0, t, ac, noise=eps), t)
 
 
-@exercise("forward", "diffusion:forward", "01")
+@exercise("forward", "part_a.diffusion:forward", "01")
 def forward_cases(student):
     ref, ac = diffusion.forward, _if_alphas()
     x0, eps, t = _image(2, 3, 8, 8), _randn(2, 3, 8, 8, seed=1), 500
@@ -208,7 +208,7 @@ def _x0_mistakes(x_t, eps, ac, t):
     ] + _off_by_one(lambda t: diffusion.estimate_x0(x_t, t, eps, ac), t)
 
 
-@exercise("estimate_x0", "diffusion:estimate_x0", "03")
+@exercise("estimate_x0", "part_a.diffusion:estimate_x0", "03")
 def estimate_x0_cases(student):
     ref, ac = diffusion.estimate_x0, _if_alphas()
     x_t, eps, t = _randn(2, 3, 8, 8, seed=0), _randn(2, 3, 8, 8, seed=1), 500
@@ -256,7 +256,7 @@ def _step_mistakes(x_t, t, t_prev, eps, ac):
     ]
 
 
-@exercise("denoise_step", "diffusion:denoise_step", "04")
+@exercise("denoise_step", "part_a.diffusion:denoise_step", "04")
 def denoise_step_cases(student):
     ref, ac = diffusion.denoise_step, _if_alphas()
     for t, t_prev, seed in ((510, 480, 0), (990, 660, 2), (30, 0, 4)):
@@ -279,7 +279,7 @@ def denoise_step_cases(student):
 
 # ---- §1.6 classifier-free guidance
 
-@exercise("cfg_eps", "diffusion:cfg_eps", "06")
+@exercise("cfg_eps", "part_a.diffusion:cfg_eps", "06")
 def cfg_eps_cases(student):
     x, t = _randn(2, 3, 8, 8, seed=0), 500
     c, u = _cond(1, 0.8), _cond(2, -0.3)
@@ -314,7 +314,7 @@ def cfg_eps_cases(student):
 
 # ---- §1.7 SDEdit
 
-@exercise("sdedit", "edits:sdedit", "07")
+@exercise("sdedit", "part_a.edits:sdedit", "07")
 def sdedit_cases(student):
     ref = edits.sdedit
     im, c, u = _image(2, 3, 8, 8), _cond(1, 0.8), _cond(2, -0.3)
@@ -355,7 +355,7 @@ def sdedit_cases(student):
 
 # ---- §1.7.2 inpainting
 
-@exercise("keep_known", "edits:keep_known", "08")
+@exercise("keep_known", "part_a.edits:keep_known", "08")
 def keep_known_cases(student):
     ref, ac = edits.keep_known, _if_alphas()
     x_t, im, mask = _randn(2, 3, 8, 8, seed=0), _image(2, 3, 8, 8, seed=1), edits.box_mask(2, 2, 4, 5, size=8)
@@ -396,7 +396,7 @@ def keep_known_cases(student):
 
 # ---- §1.8 visual anagrams
 
-@exercise("anagram_eps", "edits:anagram_eps", "10")
+@exercise("anagram_eps", "part_a.edits:anagram_eps", "10")
 def anagram_eps_cases(student):
     x, t = _randn(2, 3, 8, 8, seed=0), 500
     c1, c2, u = _cond(1, 0.8), _cond(2, -0.6), _cond(3, 0.2)
@@ -435,7 +435,7 @@ def anagram_eps_cases(student):
 
 # ---- §1.9 hybrid images
 
-@exercise("hybrid_eps", "edits:hybrid_eps", "11")
+@exercise("hybrid_eps", "part_a.edits:hybrid_eps", "11")
 def hybrid_eps_cases(student):
     x, t, kernel_size, sigma = _randn(2, 3, 40, 40, seed=0), 500, 9, 1.5
     c1, c2, u = _cond(1, 0.8), _cond(2, -0.6), _cond(3, 0.2)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import sampling, train
-from ..flow import interpolate, sample_path
-from ..unet import ClassConditionalUNet, one_hot
+from ..part_b import sampling, train
+from ..part_b.flow import interpolate, sample_path
+from ..part_b.unet import ClassConditionalUNet, one_hot
 from ._core import Mismatch, call, describe, exercise, expect_close, expect_equal
 from .part_b_networks import gen, hint_if_none, own_rng, spice
 
@@ -170,14 +170,14 @@ def _check_value(got, expected, x1, x0, xt, inputs: str) -> None:
                        ".detach() or torch.no_grad()")
 
 
-@exercise("time_flow_loss", "train:time_flow_loss", "16")
+@exercise("time_flow_loss", "part_b.train:time_flow_loss", "16")
 @own_rng
 def _time_flow_loss(student):
     for seed, B in [(0, 3), (1, 2)]:
         _loss_case(student, train.time_flow_loss, seed, B)
 
 
-@exercise("class_flow_loss", "train:class_flow_loss", "17")
+@exercise("class_flow_loss", "part_b.train:class_flow_loss", "17")
 @own_rng
 def _class_flow_loss(student):
     for seed, B, p in [(0, 4, 0.0), (1, 4, 1.0)]:
@@ -213,7 +213,7 @@ def _euler(student, u, x0, T: int, inputs: str, *more):
     return out
 
 
-@exercise("euler_integrate", "sampling:euler_integrate", "16")
+@exercise("euler_integrate", "part_b.sampling:euler_integrate", "16")
 @own_rng
 def _euler_integrate(student):
     for T in (3, 1, 8):
@@ -296,7 +296,7 @@ def _guided(student, model, c, gamma: float, x, t, inputs: str):
         return call(velocity, x, t, inputs=inputs)
 
 
-@exercise("cfg_velocity", "sampling:cfg_velocity", "17")
+@exercise("cfg_velocity", "part_b.sampling:cfg_velocity", "17")
 @own_rng
 def _cfg_velocity(student):
     c = one_hot(torch.tensor([0, 4]), 10)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .. import blocks, unet
+from ..part_b import blocks, unet
 from ._core import Mismatch, call, describe, exercise, expect_close, expect_equal
 
 # ---- helpers shared with part_b_flow -------------------------------------------------------
@@ -187,7 +187,7 @@ def _check_block(student, reference, name: str, sizes, wrong=lambda x: ()) -> No
             same_function(stu, ref, (x,), what, inputs, wrong(x))
 
 
-@exercise("Flatten", "blocks:Flatten", "12", methods=("__init__",))
+@exercise("Flatten", "part_b.blocks:Flatten", "12", methods=("__init__",))
 @own_rng
 def _flatten(student):
     F = nn.functional
@@ -203,32 +203,32 @@ def _flatten(student):
     _check_block(student, blocks.Flatten, "Flatten", [((), (2, 6, 7, 7)), ((), (3, 2, 7, 7))], wrong)
 
 
-@exercise("Unflatten", "blocks:Unflatten", "12", methods=("__init__",))
+@exercise("Unflatten", "part_b.blocks:Unflatten", "12", methods=("__init__",))
 @own_rng
 def _unflatten(student):
     _check_block(student, blocks.Unflatten, "Unflatten", [((6,), (2, 6, 1, 1)), ((3,), (3, 3, 1, 1))])
 
 
-@exercise("ConvBlock", "blocks:ConvBlock", "12", methods=("__init__",))
+@exercise("ConvBlock", "part_b.blocks:ConvBlock", "12", methods=("__init__",))
 @own_rng
 def _conv_block(student):
     _check_block(student, blocks.ConvBlock, "ConvBlock", [((3, 5), (2, 3, 28, 28)), ((2, 2), (3, 2, 7, 7))])
 
 
-@exercise("DownBlock", "blocks:DownBlock", "12", methods=("__init__",))
+@exercise("DownBlock", "part_b.blocks:DownBlock", "12", methods=("__init__",))
 @own_rng
 def _down_block(student):
     _check_block(student, blocks.DownBlock, "DownBlock",
                  [((3, 5), (2, 3, 28, 28)), ((4, 2), (3, 4, 14, 14))])
 
 
-@exercise("UpBlock", "blocks:UpBlock", "12", methods=("__init__",))
+@exercise("UpBlock", "part_b.blocks:UpBlock", "12", methods=("__init__",))
 @own_rng
 def _up_block(student):
     _check_block(student, blocks.UpBlock, "UpBlock", [((3, 5), (2, 3, 7, 7)), ((4, 2), (3, 4, 14, 14))])
 
 
-@exercise("FCBlock", "blocks:FCBlock", "16", methods=("__init__",))
+@exercise("FCBlock", "part_b.blocks:FCBlock", "16", methods=("__init__",))
 @own_rng
 def _fc_block(student):
     _check_block(student, blocks.FCBlock, "FCBlock", [((1, 8), (3, 1)), ((10, 6), (3, 10))])
@@ -546,19 +546,19 @@ def _labels_hint(stu, args) -> str:
             "the labels, and a dropped class is a zero row): feed it to fc1_c and fc2_c as it is")
 
 
-@exercise("UnconditionalUNet", "unet:UnconditionalUNet", "12", methods=("__init__", "trunk"))
+@exercise("UnconditionalUNet", "part_b.unet:UnconditionalUNet", "12", methods=("__init__", "trunk"))
 @own_rng
 def _unconditional_unet(student):
     _unet_cases(student, "uncond")
 
 
-@exercise("TimeConditionalUNet", "unet:TimeConditionalUNet", "16", methods=("__init__", "forward"))
+@exercise("TimeConditionalUNet", "part_b.unet:TimeConditionalUNet", "16", methods=("__init__", "forward"))
 @own_rng
 def _time_conditional_unet(student):
     _unet_cases(student, "time")
 
 
-@exercise("ClassConditionalUNet", "unet:ClassConditionalUNet", "17", methods=("__init__", "forward"))
+@exercise("ClassConditionalUNet", "part_b.unet:ClassConditionalUNet", "17", methods=("__init__", "forward"))
 @own_rng
 def _class_conditional_unet(student):
     _unet_cases(student, "class")

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
+from ..common.env import _base_dir, get_device
 from . import hub
-from .env import _base_dir, get_device
 # Re-exported: callers catch these from here.
 from .hub import (DeepFloydUnavailable, HubAccessError, MissingPackageError, NoGPUError,  # noqa: F401
                   hub_error_message, hub_errors, hub_reachable, require_packages)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .classifier import load_classifier, predict
+from ..common.classifier import load_classifier, predict
+from ..common.metrics import Judge
+from ..common.plotting import show_images
 from .diffusion import blur_denoise, forward, iterative_denoise, iterative_denoise_cfg, one_step_denoise, sample
 from .edits import inpaint, sdedit
-from .metrics import Judge
-from .plotting import show_images
 
 
 def lesson_inputs(per_class: int = 10) -> tuple[torch.Tensor, torch.Tensor]:

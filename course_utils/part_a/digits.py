@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+from .. import ASSETS
+
 EXAMPLES_PATH = ASSETS / "mnist_examples.pt"
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 TEST_DIGIT = 7   # the MNIST backend's "test image" is a held-out 7
@@ -81,7 +82,7 @@ def reference_digits() -> torch.Tensor:
 
 def typed_digit(digit: int) -> torch.Tensor:
     """A digit in PIL's default font: clean, but not handwriting — off the MNIST manifold."""
-    from .data import render_digits
+    from ..common.data import render_digits
 
     glyph = render_digits(torch.tensor([digit]), torch.Generator().manual_seed(0))
     return glyph[:, None].float() / 127.5 - 1
@@ -150,8 +151,8 @@ def digit_image(name: str) -> torch.Tensor:
 
 def drawings(use_canvas: bool = True, count: int = 2) -> dict[str, torch.Tensor]:
     """§1.7.1 on MNIST: digits drawn in a Colab canvas, or two stroke sketches elsewhere."""
+    from ..common.env import in_colab
     from .drawing import draw_pil
-    from .env import in_colab
 
     if use_canvas and in_colab():
         return {f"drawing {k + 1}": pil_to_digit(draw_pil()) for k in range(count)}
@@ -162,7 +163,7 @@ def drawings(use_canvas: bool = True, count: int = 2) -> dict[str, torch.Tensor]
 def generate(unet, cond: torch.Tensor, num_steps: int, generator: torch.Generator, n: int = 1,
              guidance_scale: float = 5.0) -> torch.Tensor:
     """Part B's own sampler (Euler on the flow, CFG): the MNIST counterpart of ``IFPipeline``."""
-    from .sampling import cfg_velocity, euler_integrate
+    from ..part_b.sampling import cfg_velocity, euler_integrate
 
     device = next(unet.parameters()).device
     c = cond.to(device).expand(n, -1)

@@ -6,7 +6,7 @@ has pictures that mean something right after cloning, with no GPU and no downloa
 ``course_utils/assets/README.md`` records the command that made the committed file; retraining
 is that one command:
 
-    python -m course_utils.pretrained --data-root DATA   # DATA holds MNIST/raw (downloads if not)
+    python -m course_utils.part_a.pretrained --data-root DATA   # DATA holds MNIST/raw (downloads if not)
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_weights, save_weights
-from .unet import ClassConditionalUNet
+from .. import ASSETS
+from ..common.checkpoint import load_weights, save_weights
+from ..part_b.unet import ClassConditionalUNet
 
-ASSETS = Path(__file__).resolve().parent / "assets"
 MNIST_FLOW_PATH = ASSETS / "mnist_flow_class.pt"
 # The committed backend's recipe: §2.5 with D = 32 and 120 epochs (see assets/README.md for what
 # it measures against the notebooks' D = 16, 10-epoch model).
@@ -32,7 +32,7 @@ def load_mnist_flow(path: str | Path = MNIST_FLOW_PATH, device: torch.device | s
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no MNIST flow model at {path}; make one with "
-                                "`python -m course_utils.pretrained --data-root DATA`")
+                                "`python -m course_utils.part_a.pretrained --data-root DATA`")
     state = torch.load(path, map_location="cpu", weights_only=True)
     model = ClassConditionalUNet(**{k: v for k, v in state["arch"].items() if k != "class"})
     load_weights(path, model)
@@ -51,10 +51,10 @@ def train_mnist_flow(data_root=None, out: str | Path = MNIST_FLOW_PATH, seed: in
     training split, in a scratch folder; save the weights with a note of how they were made."""
     import os
 
-    from .data import load_mnist
-    from .env import get_device
-    from .profiles import get_profile
-    from .recipes import train_flow
+    from ..common.data import load_mnist
+    from ..common.env import get_device
+    from ..common.profiles import get_profile
+    from ..part_b.recipes import train_flow
 
     device = torch.device(device) if device else get_device()
     recipe = {**BACKEND_RECIPE, **recipe}

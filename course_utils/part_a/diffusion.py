@@ -42,7 +42,7 @@ def check_images(im: torch.Tensor, name: str = "image") -> torch.Tensor:
     if not isinstance(im, torch.Tensor) or im.ndim != 4 or im.shape[1] not in (1, 3):
         shape = tuple(im.shape) if isinstance(im, torch.Tensor) else type(im).__name__
         raise ValueError(f"{name} must be a (B, C, H, W) tensor in [-1, 1] with C = 3 (or 1 for MNIST), "
-                         f"got {shape}; load one with backend.image(...) or course_utils.images.load_image")
+                         f"got {shape}; load one with backend.image(...) or course_utils.part_a.images.load_image")
     return im
 
 

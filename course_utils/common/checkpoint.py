@@ -40,7 +40,7 @@ def architecture(model: nn.Module) -> dict:
 
 
 def versions() -> dict:
-    from . import __version__
+    from .. import __version__
 
     return {"torch": torch.__version__, "course_utils": __version__}
 

@@ -17,10 +17,10 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from .checkpoint import (LAST, CheckpointMismatch, check_writable, checkpoint_state, newest_resumable,
-                         nonfinite, restore, run_differences, save_checkpoint_state, save_weights,
-                         versions)
-from .data import check_training_data, iterate_batches
+from ..common.checkpoint import (LAST, CheckpointMismatch, check_writable, checkpoint_state,
+                                 newest_resumable, nonfinite, restore, run_differences,
+                                 save_checkpoint_state, save_weights, versions)
+from ..common.data import check_training_data, iterate_batches
 from .flow import drop_class, flow_matching_loss, sample_path
 from .noising import denoiser_loss
 from .unet import one_hot

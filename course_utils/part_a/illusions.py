@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .classifier import FAR_CLASSIFIER_PATH, load_classifier, predict
-from .digits import parse_digit
+from ..common.classifier import FAR_CLASSIFIER_PATH, load_classifier, predict
 from .diffusion import sample
+from .digits import parse_digit
 from .edits import FLIP, View, hybrid_image, lowpass, visual_anagram
 
 

@@ -1,8 +1,9 @@
 """Part A on a free Colab T4, computed: the peak RAM and GPU memory of each DeepFloyd step.
 
 Each model is built on the meta device (no memory, no download) from IF's configurations in
-``assets/`` and its weights are counted as ``deepfloyd`` loads them: the same ``from_pretrained``
-arguments decide the dtype, 8-bit or not, and whether the weights pass through RAM.
+``course_utils/assets/`` and its weights are counted as ``deepfloyd`` loads them: the same
+``from_pretrained`` arguments decide the dtype, 8-bit or not, and whether the weights pass through
+RAM.
 
 The plan, in order (section 0, then every Part A notebook):
   1. T5-XXL straight to the GPU (8-bit with bitsandbytes), prompt embeddings to Drive, T5 freed;
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
+from .. import ASSETS
+
 GiB = 2 ** 30
-ASSETS = Path(__file__).parent / "assets"
 CONFIGS = {"t5": "t5_v1_1_xxl_config.json", "stage_1": "if_i_xl_unet_config.json",
            "stage_2": "if_ii_l_unet_config.json"}
 

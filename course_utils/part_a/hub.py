@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from .env import in_colab
+from ..common.env import in_colab
 
 # import name -> pip name; protobuf: transformers 5 reads T5's SentencePiece model through it
 # (without it the tokenizer falls back to tiktoken and fails with a ValueError).

@@ -1,7 +1,7 @@
 """A small MNIST digit classifier: the judge of sample quality (``metrics``) and of Part A's
 MNIST illusions. Its 128 pooled features are the space the Fréchet distance is measured in.
 
-Trained by ``python -m course_utils.classifier`` (the exact command that made the committed
+Trained by ``python -m course_utils.common.classifier`` (the exact command that made the committed
 weights is in ``course_utils/assets/README.md``). Inputs are (B, 1, 28, 28) images in [0, 1],
 the range of Part B; anything outside is clamped, as a sample's overshoot would be on screen.
 """
@@ -16,7 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+from .. import ASSETS
+
 CLASSIFIER_PATH = ASSETS / "digit_classifier.pt"
 # Trained on low-passed digits: reads what survives of a digit seen from afar (hybrid images).
 FAR_CLASSIFIER_PATH = ASSETS / "digit_classifier_far.pt"
@@ -137,7 +138,7 @@ def load_classifier(path: str | Path = CLASSIFIER_PATH, device: torch.device | s
 
     if not Path(path).exists():
         raise FileNotFoundError(f"no digit classifier at {path}; train one with "
-                                "`python -m course_utils.classifier --data-root DATA --out PATH`")
+                                "`python -m course_utils.common.classifier --data-root DATA --out PATH`")
     model = DigitClassifier()
     load_weights(path, model)
     return model.to(device).eval()

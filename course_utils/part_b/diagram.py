@@ -15,7 +15,7 @@ import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
-from .plotting import save_figure
+from ..common.plotting import save_figure
 
 # Where each trunk block sits in the U: (column, row); column 0 is the encoder, 1 the decoder,
 # row 0 the top (full resolution). The skip connections join a row's two blocks.

@@ -7,6 +7,8 @@ The Fréchet distance between two Gaussians fitted to feature sets,
 is FID's formula in the digit classifier's 128-d feature space instead of Inception's. It is
 biased upward at small sample sizes, so a number means little alone: ``Judge`` always reports it
 next to the real-vs-real floor (two disjoint sets of real digits of the same size).
+
+Nothing here knows a model: ``part_b.evaluation`` draws Part B's samples and judges them.
 """
 from __future__ import annotations
 
@@ -107,28 +109,6 @@ def load_judge(real_images: torch.Tensor, n: int, device="cpu", seed: int = 0) -
     return Judge(load_classifier(device=device), real_images, n=min(n, len(real_images) // 2), seed=seed)
 
 
-def judge_class_conditioned(model, judge: Judge, guidance: float, num_steps: int, seed: int = 0,
-                            batch_size: int = 250) -> Quality:
-    """``judge.n`` CFG samples, every digit equally often, scored for accuracy and FD."""
-    from .sampling import sample_class_conditioned
-
-    labels = balanced_labels(judge.n)
-    g = torch.Generator().manual_seed(seed)
-    samples = torch.cat([sample_class_conditioned(model, part, num_steps, guidance, g).cpu()
-                         for part in labels.split(batch_size)])
-    return judge(samples, labels)
-
-
-def judge_time_conditioned(model, judge: Judge, num_steps: int, seed: int = 0, batch_size: int = 250) -> Quality:
-    """``judge.n`` unconditional samples, scored by FD (no intended digit to check)."""
-    from .sampling import sample_time_conditioned
-
-    g = torch.Generator().manual_seed(seed)
-    sizes = [min(batch_size, judge.n - k) for k in range(0, judge.n, batch_size)]
-    samples = torch.cat([sample_time_conditioned(model, m, num_steps, g).cpu() for m in sizes])
-    return judge(samples)
-
-
 # ---- several seeds: is a difference real, or one lucky draw? -------------------------------------
 
 def over_seeds(measure, seeds) -> list[Quality]:
@@ -179,26 +159,3 @@ def plot_quality_over_seeds(xs, runs: list[list[Quality]], xlabel: str, title: s
     fig.tight_layout()
     save_figure(fig, name)
     return fig
-
-
-@torch.no_grad()
-def heldout_flow_loss(model, images: torch.Tensor, labels: torch.Tensor | None = None, seed: int = 0,
-                      batch_size: int = 500) -> float:
-    """The flow-matching loss (B.5) on held-out digits, with x₀ and t drawn from ``seed``.
-
-    Every model judged with the same seed sees the same (x₁, x₀, t) triples, so differences are
-    the models' own, not the draw's. With ``labels`` the class is always given (no dropout).
-    """
-    from .flow import flow_matching_loss, sample_path
-    from .unet import one_hot
-
-    model.eval()
-    device = next(model.parameters()).device
-    # all draws up front, so the batch size does not change which x₀ and t each digit gets
-    x0_all, t_all = sample_path(images.float().cpu(), torch.Generator().manual_seed(seed))
-    total = 0.0
-    for k in range(0, len(images), batch_size):
-        x1, x0, t = (a[k:k + batch_size].float().to(device) for a in (images, x0_all, t_all))
-        c = None if labels is None else one_hot(labels[k:k + batch_size].cpu()).to(device)
-        total += flow_matching_loss(model, x1, x0, t, c).item() * len(x1)
-    return total / len(images)

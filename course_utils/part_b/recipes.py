@@ -10,9 +10,9 @@ import copy
 
 import torch
 
-from .checkpoint import load_weights
-from .env import checkpoint_dir
-from .profiles import Profile
+from ..common.checkpoint import load_weights
+from ..common.env import checkpoint_dir
+from ..common.profiles import Profile
 from .train import History, class_flow_objective, denoiser_objective, fit, time_flow_objective
 from .unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
 
@@ -96,7 +96,7 @@ def live_weights(model: torch.nn.Module, history: History, epoch: int | None = N
     """
     from pathlib import Path
 
-    from .checkpoint import _read
+    from ..common.checkpoint import _read
 
     path = history.snapshot(epoch) if epoch is not None else Path(history.ckpt_dir) / "last.pt"
     state = _read(path, map_location=next(model.parameters()).device)

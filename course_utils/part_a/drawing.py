@@ -13,7 +13,7 @@ import math
 import torch
 from PIL import Image, ImageDraw
 
-from .env import in_colab
+from ..common.env import in_colab
 from .images import pil_to_tensor
 
 _CANVAS_HTML = """

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..common.env import get_device
 from . import deepfloyd, digits
-from .env import get_device
 from .images import load_image, resize, test_image
 from .noise_models import FlowNoiseModel, NoiseModel, UNetNoiseModel, tiny_if_unet
 from .schedule import if_scheduler, strided_timesteps
