@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
+from ..common.batching import chunked_forward
 from .schedule import if_scheduler
 
 IMAGE_SHAPE = (3, 64, 64)    # stage I works on 3×64×64 images in [-1, 1]
@@ -136,7 +137,6 @@ class FlowNoiseModel(NoiseModel):
     """
 
     image_shape = (1, 28, 28)
-    chunk = 100   # images per forward pass on a CPU
 
     def __init__(self, unet: torch.nn.Module, scheduler: DDPMScheduler | None = None,
                  device: torch.device | str | None = None):
@@ -158,9 +158,5 @@ class FlowNoiseModel(NoiseModel):
         a = self.alphas_cumprod[int(t)].sqrt().item()
         z = (x_t.to(self.device) + a) / scale
         c = cond.to(self.device, z.dtype).expand(z.shape[0], -1) if cond is not None else None
-        # In chunks: on a CPU, 100 images at a time ran 1.7× faster than 400 at once (cache-sized
-        # activations), with bitwise the same result (eval-mode batch norm keeps images independent).
-        k = self.chunk if z.device.type == "cpu" else z.shape[0]
-        v = torch.cat([self.unet(z[i:i + k], s, None if c is None else c[i:i + k])
-                       for i in range(0, z.shape[0], k)])
+        v = chunked_forward(self.unet, z, s, c)
         return (z - s * v).to(x_t.device), None

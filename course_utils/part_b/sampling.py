@@ -5,6 +5,7 @@ from typing import Callable
 
 import torch
 
+from ..common.batching import Chunked
 from .unet import one_hot
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]
@@ -53,7 +54,8 @@ def sample_time_conditioned(model, n: int, num_steps: int, generator: torch.Gene
     model.eval()
     device = next(model.parameters()).device
     integrate = euler_integrate if integrate is None else integrate
-    return integrate(lambda x, t: model(x, t), _noise(n, model, generator, device),
+    net = Chunked(model)
+    return integrate(lambda x, t: net(x, t), _noise(n, model, generator, device),
                      num_steps, return_trajectory)
 
 
@@ -71,5 +73,5 @@ def sample_class_conditioned(model, labels, num_steps: int, guidance: float = 5.
     guide = cfg_velocity if guide is None else guide
     integrate = euler_integrate if integrate is None else integrate
     c = one_hot(torch.as_tensor(labels), model.num_classes).to(device)
-    return integrate(guide(model, c, guidance),
+    return integrate(guide(Chunked(model), c, guidance),
                      _noise(len(c), model, generator, device), num_steps, return_trajectory)
