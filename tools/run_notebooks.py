@@ -60,6 +60,8 @@ def clean_for_publish(path: Path) -> None:
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if cell.metadata.get("tags") == []:   # papermill adds an empty list to every cell
+            del cell.metadata["tags"]
         if cell.cell_type == "code":
             cell.outputs = [o for o in map(drop_progress, cell.outputs) if o is not None]
     nbformat.write(nb, path)
