@@ -108,7 +108,7 @@ def make_class_model(seed=0):
     torch.manual_seed(seed)
     model = ClassConditionalUNet(1, 10, 4)
     g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():   # non-trivial BN statistics so the class matters (see test_unet.spice)
+    with torch.no_grad():   # non-trivial BN statistics so the class matters (see checks.part_b_networks.spice)
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)

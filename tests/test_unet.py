@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from course_utils.checks.part_b_networks import spice  # BN statistics as after training
 from course_utils.part_b.blocks import (Conv, ConvBlock, DownBlock, DownConv, FCBlock, Flatten,
                                         Unflatten, UpBlock, UpConv)
 from course_utils.part_b.unet import (ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet,
@@ -153,24 +154,6 @@ def test_handout_default_sizes():
     assert count_parameters(UnconditionalUNet()) == 481 * 128 ** 2 + 81 * 128 + 1   # D = 128
     assert count_parameters(TimeConditionalUNet()) == 486 * 64 ** 2 + 90 * 64 + 1    # D = 64
     assert count_parameters(ClassConditionalUNet()) == 491 * 64 ** 2 + 126 * 64 + 1
-
-
-def spice(model, seed=0):
-    """Give BatchNorm non-trivial affine parameters and running statistics, as after training.
-
-    At PyTorch's default init (BN = identity-ish, tiny bottleneck signal) the conditioning
-    changes the output by ~1e-6, too little for a test to tell a right formula from a wrong
-    one; with these statistics it changes it by ~1e-2.
-    """
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) * 0.2 + 0.05)
-    return model
 
 
 def make(kind, D, seed=0):

@@ -56,7 +56,7 @@ def gen(seed: int) -> torch.Generator:
 def spice(model: nn.Module, seed: int = 0) -> nn.Module:
     """BatchNorm affine parameters and running statistics as after training: at PyTorch's initial
     ones the conditioning changes a UNet's output by ~1e-6, too little to tell a right formula
-    from a wrong one (see tests/test_unet.spice)."""
+    from a wrong one (the unit tests use it too)."""
     g = gen(seed)
     with torch.no_grad():
         for m in model.modules():
