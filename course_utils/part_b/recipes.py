@@ -13,7 +13,8 @@ import torch
 from ..common.checkpoint import load_weights
 from ..common.env import checkpoint_dir
 from ..common.profiles import Profile
-from .train import History, class_flow_objective, denoiser_objective, fit, time_flow_objective
+from .train import (History, class_flow_loss, class_flow_objective, denoiser_objective, fit, time_flow_loss,
+                    time_flow_objective)
 from .unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
 
 
@@ -59,12 +60,8 @@ def train_flow(images: torch.Tensor, labels: torch.Tensor | None, profile: Profi
     optimizer = torch.optim.Adam(model.parameters(), lr=lr or profile.flow_lr)
     scheduler = (torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1 ** (1 / profile.flow_epochs))
                  if lr_schedule else None)
-    if loss is None:
-        objective = class_flow_objective(p_uncond=0.1) if class_conditioned else time_flow_objective()
-    elif class_conditioned:
-        objective = lambda model, x1, y, g: loss(model, x1, y, g, 0.1)   # noqa: E731  (p_uncond)
-    else:
-        objective = lambda model, x1, y, g: loss(model, x1, g)   # noqa: E731
+    objective = (class_flow_objective(0.1, loss or class_flow_loss) if class_conditioned
+                 else time_flow_objective(loss or time_flow_loss))
     history = fit(model, objective, images, labels, epochs=profile.flow_epochs,
                   batch_size=profile.flow_batch, optimizer=optimizer, scheduler=scheduler,
                   ckpt_dir=checkpoint_dir(profile.name) / name, keep_epochs=profile.keep_epochs,

@@ -47,14 +47,14 @@ def class_flow_loss(model, x1: torch.Tensor, y: torch.Tensor, generator: torch.G
     return flow_matching_loss(model, x1, x0, t, c)
 
 
-def time_flow_objective():
-    """Algorithm B.1 as ``fit``'s objective."""
-    return lambda model, x1, y, g: time_flow_loss(model, x1, g)
+def time_flow_objective(loss=time_flow_loss):
+    """Algorithm B.1 as ``fit``'s objective (``loss``: a function with ``time_flow_loss``'s signature)."""
+    return lambda model, x1, y, g: loss(model, x1, g)
 
 
-def class_flow_objective(p_uncond: float = 0.1):
-    """Algorithm B.3 as ``fit``'s objective."""
-    return lambda model, x1, y, g: class_flow_loss(model, x1, y, g, p_uncond)
+def class_flow_objective(p_uncond: float = 0.1, loss=class_flow_loss):
+    """Algorithm B.3 as ``fit``'s objective (``loss``: a function with ``class_flow_loss``'s signature)."""
+    return lambda model, x1, y, g: loss(model, x1, y, g, p_uncond)
 
 
 # ---- precision ---------------------------------------------------------------------------
