@@ -34,6 +34,10 @@ common/         the machinery both parts share
   profiles        the run profiles (smoke, cpu, full) that size every notebook
   data            MNIST as tensors on the device
   checkpoint      checkpoints that survive a dead session: atomic writes, checks, resume
+  run_claim       one writer per run folder: a second session on the same run is stopped
+  pixels          pixel-range checks where images enter ([-1, 1] in Part A, [0, 1] in Part B)
+  progress        progress bars that TQDM_DISABLE silences
+  quiet           silences the one known third-party import message
   plotting        image rows and grids, loss and quality curves, sampling GIFs
   classifier      the small digit classifier that judges samples
   metrics         class accuracy and the Fréchet distance next to its real-vs-real floor
@@ -42,5 +46,8 @@ assets/         committed files: the MNIST model, the classifiers, held-out digi
 """
 from pathlib import Path
 
+from .common import quiet as _quiet
+
+_quiet.install()   # before diffusers imports bitsandbytes: see common/quiet.py
 __version__ = "0.1.0"
 ASSETS = Path(__file__).resolve().parent / "assets"   # see assets/README.md

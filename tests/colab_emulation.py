@@ -3,6 +3,7 @@ install cell installed. Exits non-zero, with the reason, on any failure.
 
     python colab_emulation.py deepfloyd WORKDIR        the DeepFloyd path on tiny hub-shaped folders
     python colab_emulation.py notebook IN.ipynb OUT.ipynb KERNEL   a Part A notebook on "tiny"
+    python colab_emulation.py imports                  importing the course prints nothing
 """
 from __future__ import annotations
 
@@ -53,6 +54,21 @@ def deepfloyd_path(work: Path) -> None:
           f"stage II {tuple(up.shape)}, CFG loop {tuple(x.shape)}")
 
 
+def clean_imports() -> None:
+    """Importing the course prints nothing; the bitsandbytes message it silences is dropped even
+    on a CPU without AVX-512 bf16 (where bitsandbytes would not log it in the first place)."""
+    import logging
+
+    import course_utils.part_a.backend  # noqa: F401  (diffusers, and with it bitsandbytes)
+    import course_utils.part_a.edits  # noqa: F401
+    import course_utils.part_b.recipes  # noqa: F401
+    from course_utils.common import quiet
+
+    logging.getLogger(quiet.BNB_CPU_LOGGER).warning(
+        "Failed to load CPU gemm_4bit_forward from kernels-community: %s.", "No module named 'kernels'")
+    print("imports ok")
+
+
 def notebook(src: Path, out: Path, kernel: str) -> None:
     import nbformat
     from nbclient import NotebookClient
@@ -62,13 +78,20 @@ def notebook(src: Path, out: Path, kernel: str) -> None:
     nb.cells.insert(at + 1, nbformat.v4.new_code_cell('PROFILE = "smoke"\nBACKEND = "tiny"'))
     NotebookClient(nb, kernel_name=kernel, timeout=600, resources={"metadata": {"path": str(src.parent)}}).execute()
     nbformat.write(nb, out)
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    text = "".join(o.get("text", "") for o in outputs)
     assert "backend 'tiny'" in text, "the notebook did not run on the tiny backend"
+    # Clean output (issue 20): not a line on stderr, e.g. bitsandbytes' "Failed to load CPU
+    # gemm_4bit_forward from kernels-community" that importing diffusers printed on a CPU runtime.
+    stderr = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr")
+    assert not stderr, f"{src.name} printed on stderr:\n{stderr[-3000:]}"
     print(f"{src.name} ran on the tiny backend")
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "deepfloyd":
         deepfloyd_path(Path(sys.argv[2]))
+    elif sys.argv[1] == "imports":
+        clean_imports()
     else:
         notebook(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])

@@ -1,6 +1,7 @@
 """A fresh Colab, emulated: a new venv with only Colab's torch and kernel, then exactly the
 notebook's own install line (pointed at this checkout instead of GitHub), then the DeepFloyd
-code path on tiny hub-shaped folders and a Part A notebook on the tiny backend.
+code path on tiny hub-shaped folders and a Part A notebook on the tiny backend; importing the
+course and running that notebook print nothing on stderr.
 
 Takes minutes (the venv is new each time), so it runs only with COURSE_COLAB_EMULATION=1:
 `make test` sets it (see the Makefile's `colab` target).
@@ -71,6 +72,13 @@ def test_fresh_colab_runs_deepfloyd_path_and_a_part_a_notebook(tmp_path):
     assert "requirements" not in " ".join(args)
 
     env = {**os.environ, "PYTHONPATH": ""}  # only the venv's packages, not this checkout's
+    env.pop("TQDM_DISABLE", None)           # as in Colab: the notebook keeps its bars
+    # Importing the course on a CPU runtime prints nothing on stderr (issue 20: bitsandbytes,
+    # imported by diffusers, logged "Failed to load CPU gemm_4bit_forward from kernels-community").
+    imports = subprocess.run([str(python), str(ROOT / "tests" / "colab_emulation.py"), "imports"],
+                             capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert imports.returncode == 0 and "imports ok" in imports.stdout, imports.stdout + imports.stderr
+    assert imports.stderr == "", f"importing the course printed on stderr:\n{imports.stderr}"
     out = _run([python, ROOT / "tests" / "colab_emulation.py", "deepfloyd", tmp_path / "work"],
                env=env, cwd=tmp_path)
     assert "deepfloyd path ok" in out

@@ -16,34 +16,39 @@ from course_utils.part_b.noising import add_noise, denoiser_loss
 def test_add_noise_is_x_plus_sigma_eps_with_the_generators_eps():
     x = torch.linspace(0, 1, 2 * 28 * 28).reshape(2, 1, 28, 28)
     eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(123))
-    z = add_noise(x, 0.5, torch.Generator().manual_seed(123))
+    z = add_noise(x, 0.5, generator=torch.Generator().manual_seed(123))
     torch.testing.assert_close(z, x + 0.5 * eps, rtol=0, atol=1e-7)
     # σ scales the same ε linearly
-    z2 = add_noise(x, 2.0, torch.Generator().manual_seed(123))
+    z2 = add_noise(x, 2.0, generator=torch.Generator().manual_seed(123))
     torch.testing.assert_close(z2 - x, 4 * (z - x), rtol=1e-6, atol=1e-6)
 
 
 def test_add_noise_literal_values():
     """torch's CPU N(0, 1) stream for seed 0 starts 1.5410, -0.2934, -2.1788, 0.5684, so
     z = x + 0.5 ε for x = (0, 1, 0.5, -1) is (0.7705, 0.8533, -0.5894, -0.7158)."""
-    z = add_noise(torch.tensor([0.0, 1.0, 0.5, -1.0]), 0.5, torch.Generator().manual_seed(0))
+    z = add_noise(torch.tensor([0.0, 1.0, 0.5, -1.0]), 0.5, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(z, torch.tensor([0.7705, 0.8533, -0.5894, -0.7158]),
                                rtol=0, atol=1e-4)
 
 
 def test_add_noise_sigma_zero_returns_x():
     x = torch.rand(3, 1, 28, 28)
-    assert torch.equal(add_noise(x, 0.0, torch.Generator().manual_seed(0)), x)
+    assert torch.equal(add_noise(x, 0.0, generator=torch.Generator().manual_seed(0)), x)
+
+
+def test_add_noise_uses_the_noise_passed_in():
+    x, eps = torch.rand(2, 1, 28, 28), torch.randn(2, 1, 28, 28)
+    torch.testing.assert_close(add_noise(x, 0.3, eps), x + 0.3 * eps, rtol=0, atol=0)
 
 
 def test_add_noise_statistics_and_fresh_noise():
     g = torch.Generator().manual_seed(0)
     x = torch.full((64, 1, 28, 28), 0.25)
-    z = add_noise(x, 0.5, g)
+    z = add_noise(x, 0.5, generator=g)
     noise = z - x
     assert abs(noise.mean().item()) < 0.01          # 50k samples: std of the mean ~0.002
     assert abs(noise.std().item() - 0.5) < 0.01
-    assert not torch.equal(add_noise(x, 0.5, g), z)  # a second call draws new ε
+    assert not torch.equal(add_noise(x, 0.5, generator=g), z)  # a second call draws new ε
 
 
 class Zeros(nn.Module):

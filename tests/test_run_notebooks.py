@@ -27,7 +27,7 @@ def kernels(monkeypatch):
             raise RuntimeError("cell 4 raised\nValueError: something broke")
         Path(out).write_text("{}")
     monkeypatch.setattr(run_notebooks.papermill, "execute_notebook", execute)
-    for name in ("COURSE_CKPT_DIR", "COURSE_FIGURE_DIR", "COURSE_PROFILE", "COURSE_DATA_ROOT"):
+    for name in ("COURSE_CKPT_DIR", "COURSE_FIGURE_DIR", "COURSE_PROFILE", "COURSE_DATA_ROOT", "TQDM_DISABLE"):
         monkeypatch.setenv(name, os.environ.get(name, ""))    # main() sets them: restore after
     return calls
 

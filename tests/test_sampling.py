@@ -182,3 +182,59 @@ def test_sample_class_conditioned_default_guidance_is_5():
                                    generator=torch.Generator().manual_seed(0))
     x0 = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, x0 + (-1 + 5 * 2.0))
+
+
+# ---- the exercises' signatures: sampler=, t of shape (B,), the GIF's trajectory ---------------
+
+class RecordT(nn.Module):
+    in_channels = 1
+    num_classes = 10
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+        self.ts = []
+
+    def forward(self, x, t, c=None):
+        self.ts.append(t)
+        return torch.ones_like(x)
+
+
+def test_the_course_calls_the_unet_with_t_of_shape_B():
+    model = RecordT()
+    sample_time_conditioned(model, 3, 2, torch.Generator().manual_seed(0))
+    sample_class_conditioned(model, [1, 2, 3], 2, 5.0, torch.Generator().manual_seed(0))
+    assert [tuple(t.shape) for t in model.ts] == [(3,), (3,), (6,), (6,)]
+    assert [t.tolist() for t in model.ts[:2]] == [[0.0] * 3, [0.5] * 3]
+
+
+def test_euler_sample_and_cfg_are_the_integrators_with_the_exercises_signatures():
+    from course_utils.part_b.sampling import euler_sample, euler_sample_cfg
+
+    out = euler_sample(lambda x, t: torch.full_like(x, 0.75), X0, 3)
+    torch.testing.assert_close(out, X0 + 0.75, rtol=0, atol=1e-6)
+    out = euler_sample_cfg(StubClassModel(), C, X0, 2, 5.0)
+    torch.testing.assert_close(out, X0 + torch.tensor([9.0, 29.0])[:, None, None, None].expand_as(X0))
+
+
+def two_pass_cfg(model, c, x0, num_steps, guidance):
+    x = x0
+    for i in range(num_steps):
+        t = torch.full((x.shape[0],), i / num_steps)
+        u_cond, u_uncond = model(x, t, c), model(x, t, torch.zeros_like(c))
+        x = x + (u_uncond + guidance * (u_cond - u_uncond)) / num_steps
+    return x
+
+
+def test_a_notebooks_sampler_is_used_and_the_trajectory_is_what_the_model_was_fed():
+    model = make_class_model()
+    g = lambda: torch.Generator().manual_seed(1)   # noqa: E731
+    out, traj = sample_class_conditioned(model, [0, 5], 3, 5.0, g(), return_trajectory=True)
+    out2, traj2 = sample_class_conditioned(model, [0, 5], 3, 5.0, g(), return_trajectory=True,
+                                           sampler=two_pass_cfg)
+    torch.testing.assert_close(out2, out, atol=1e-5, rtol=1e-5)
+    assert len(traj) == len(traj2) == 4
+    for a, b in zip(traj, traj2):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(traj[0], torch.randn(2, 1, 28, 28, generator=g()))
+    assert traj[-1] is out2 or torch.equal(traj[-1], out)

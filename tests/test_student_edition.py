@@ -160,7 +160,23 @@ def test_student_notebooks_say_what_they_are_and_carry_no_outputs():
 
 # ---- the student edition runs --------------------------------------------------------------
 
-@pytest.mark.parametrize("path", STUDENT, ids=[p.stem for p in STUDENT])
+# A student notebook with no exercise is its notebooks/ twin with a note and no outputs: the same
+# code, which tests/test_notebooks.py and nbval run already (asserted below), so only the notebooks
+# with exercises run here again (each run costs ~10 s of `make test`).
+RUN = [p for p in STUDENT if p.name.split("_")[0] in BY_NOTEBOOK]
+
+
+def test_a_student_notebook_without_exercises_runs_the_solution_editions_code():
+    for path in STUDENT:
+        if path in RUN:
+            continue
+        code = [[(c.get("metadata", {}).get("tags", []), exercises.text(c)) for c in
+                 json.loads(p.read_text())["cells"] if c["cell_type"] == "code"]
+                for p in (path, ROOT / "notebooks" / path.name)]
+        assert code[0] == code[1], f"student/{path.name} has no exercise, yet its code differs from notebooks/"
+
+
+@pytest.mark.parametrize("path", RUN, ids=[p.stem for p in RUN])
 def test_student_notebook_runs_on_the_references(path, tmp_path):
     """Headless, smoke profile, every exercise blank: each check cell says it falls back to the
     course's version, and every later cell runs on it."""
@@ -195,6 +211,7 @@ class Spy:
 def _part_a_cases():
     from course_utils.part_a import diffusion, edits
     from course_utils.part_a.noise_models import tiny_noise_model
+    from course_utils.solutions import part_a as solutions
 
     model = tiny_noise_model(seed=0)
     c = torch.randn(1, 77, 4096, generator=torch.Generator().manual_seed(1)) * 0.1
@@ -203,16 +220,13 @@ def _part_a_cases():
     ts = [990, 660, 330, 0]
     g = lambda: torch.Generator().manual_seed(3)   # noqa: E731
     return {   # the notebook's call, with the keyword it passes: (call, keyword, reference)
-        "04 iterative_denoise(step=)": (lambda **kw: diffusion.iterative_denoise(
-            model, im, 0, c, ts, generator=g(), progress=False, **kw), "step", diffusion.denoise_step),
-        "06 sample(guide=)": (lambda **kw: diffusion.sample(
+        "04 sample(loop=)": (lambda **kw: diffusion.sample(
+            model, c, 1, timesteps=ts, generator=g(), progress=False, **kw), "loop", solutions.iterative_denoise),
+        "06 sample(loop=)": (lambda **kw: diffusion.sample(
             model, c, 1, uncond=u, scale=7.0, timesteps=ts, generator=g(), progress=False, **kw),
-            "guide", diffusion.cfg_eps),
+            "loop", solutions.iterative_denoise_cfg),
         "07 sdedit_series(edit=)": (lambda **kw: edits.sdedit_series(
-            model, im, c, u, (1,), timesteps=ts, generator=g(), **kw)[0], "edit", edits.sdedit),
-        "08 inpaint(keep=)": (lambda **kw: edits.inpaint(
-            model, im, edits.box_mask(8, 8, 16, 16), c, u, timesteps=ts, generator=g(), progress=False, **kw),
-            "keep", edits.keep_known),
+            model, im, c, u, (1,), timesteps=ts, generator=g(), **kw)[0], "edit", solutions.sdedit),
         "10 visual_anagram(guide=)": (lambda **kw: edits.visual_anagram(
             model, c, c, u, 7.0, edits.FLIP, 1, ts, g(), progress=False, **kw), "guide", edits.anagram_eps),
         "11 hybrid_image(guide=)": (lambda **kw: edits.hybrid_image(
@@ -221,30 +235,32 @@ def _part_a_cases():
 
 
 def _part_b_cases():
-    from course_utils.part_b import sampling
-    from course_utils.part_b.unet import ClassConditionalUNet, TimeConditionalUNet
+    from course_utils.part_b import noising, sampling, train
+    from course_utils.part_b.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
 
     torch.manual_seed(0)
     time_net, class_net = TimeConditionalUNet(num_hiddens=4), ClassConditionalUNet(num_hiddens=4)
+    denoiser = UnconditionalUNet(num_hiddens=4)
+    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(2))
     g = lambda: torch.Generator().manual_seed(3)   # noqa: E731
-    return {
-        "16 sample_time_conditioned(integrate=)": (lambda **kw: sampling.sample_time_conditioned(
-            time_net, 2, 3, g(), **kw), "integrate", sampling.euler_integrate),
-        "17 sample_class_conditioned(guide=)": (lambda **kw: sampling.sample_class_conditioned(
-            class_net, [0, 1], 3, 5.0, g(), **kw), "guide", sampling.cfg_velocity),
-        "17 sample_class_conditioned(integrate=)": (lambda **kw: sampling.sample_class_conditioned(
-            class_net, [0, 1], 3, 5.0, g(), **kw), "integrate", sampling.euler_integrate),
+    return {   # the trajectory too: the GIF's states are what the sampler fed the model
+        "13 train_denoiser's objective(add_noise=)": (lambda **kw: train.denoiser_objective(0.5, **kw)(
+            denoiser, x, None, g()), "add_noise", noising.add_noise),
+        "16 sample_time_conditioned(sampler=)": (lambda **kw: sampling.sample_time_conditioned(
+            time_net, 2, 3, g(), return_trajectory=True, **kw), "sampler", sampling.euler_sample),
+        "17 sample_class_conditioned(sampler=)": (lambda **kw: sampling.sample_class_conditioned(
+            class_net, [0, 1], 3, 5.0, g(), return_trajectory=True, **kw), "sampler", sampling.euler_sample_cfg),
     }
 
 
-@pytest.mark.parametrize("case", ["04 iterative_denoise(step=)", "06 sample(guide=)", "07 sdedit_series(edit=)",
-                                  "08 inpaint(keep=)", "10 visual_anagram(guide=)", "11 hybrid_image(guide=)",
-                                  "16 sample_time_conditioned(integrate=)", "17 sample_class_conditioned(guide=)",
-                                  "17 sample_class_conditioned(integrate=)"])
+@pytest.mark.parametrize("case", ["04 sample(loop=)", "06 sample(loop=)", "07 sdedit_series(edit=)",
+                                  "10 visual_anagram(guide=)", "11 hybrid_image(guide=)",
+                                  "13 train_denoiser's objective(add_noise=)", "16 sample_time_conditioned(sampler=)",
+                                  "17 sample_class_conditioned(sampler=)"])
 def test_a_helper_uses_the_version_the_notebook_passes(case):
     """The course's loops take the notebook's function (the student's once it passed) and give
     what they give by default when it is the reference."""
-    call, keyword, reference = (_part_b_cases() if case[:2] in ("16", "17") else _part_a_cases())[case]
+    call, keyword, reference = (_part_b_cases() if case[:2] in ("13", "16", "17") else _part_a_cases())[case]
     spy = Spy(reference)
     torch.testing.assert_close(call(**{keyword: spy}), call(), rtol=0, atol=0)
     assert spy.calls > 0

@@ -109,6 +109,10 @@ def main(argv=None) -> int:
     (build / "notebooks").mkdir(parents=True, exist_ok=True)
     os.environ["COURSE_FIGURE_DIR"] = str(build / "figures")
     os.environ.setdefault("COURSE_CKPT_DIR", str(ROOT / "checkpoints"))
+    # Headless: the kernels inherit this, and the course's bars (and diffusers') stay off; a
+    # notebook run by hand keeps its bars. course_utils.common.progress honours it even where a
+    # call passes disable= itself.
+    os.environ["TQDM_DISABLE"] = "1"
     if args.profile != "auto":
         os.environ["COURSE_PROFILE"] = args.profile
     if args.data_root:

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .. import ASSETS
+from .progress import tqdm
 
 CLASSIFIER_PATH = ASSETS / "digit_classifier.pt"
 # Trained on low-passed digits: reads what survives of a digit seen from afar (hybrid images).

@@ -61,7 +61,11 @@ def check_training_data(images: torch.Tensor, labels: torch.Tensor | None = None
                          "for uint8 pixels use images.float() / 255 (load_mnist does this)")
     lo, hi = torch.aminmax(images.detach())
     if not (torch.isfinite(lo) and torch.isfinite(hi)) or lo < 0 or hi > 1:
-        hint = " (0..255 pixels? divide them by 255)" if lo >= 0 and hi > 1.5 else ""
+        hint = ""
+        if lo >= 0 and hi > 1.5:
+            hint = " (0..255 pixels? divide them by 255: x / 255)"
+        elif -1.01 <= lo < 0 and hi <= 1.01:
+            hint = " (images in [-1, 1], Part A's convention? convert them with (x + 1) / 2)"
         raise ValueError(f"images must lie in [0, 1]; these range over [{lo.item():g}, {hi.item():g}]"
                          f"{hint}. The losses and samplers assume [0, 1], as load_mnist returns.")
     if labels is None:

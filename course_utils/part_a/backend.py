@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..common.env import get_device
+from ..common.pixels import check_signed_range
 from . import deepfloyd, digits
 from .images import load_image, resize, test_image
 from .noise_models import FlowNoiseModel, NoiseModel, UNetNoiseModel, tiny_if_unet
@@ -176,6 +177,7 @@ class Backend:
     def upsample(self, images: torch.Tensor, prompt: str, generator: torch.Generator | None = None,
                  num_inference_steps: int = 50) -> torch.Tensor:
         """64 → 256: IF stage II with DeepFloyd; otherwise a plain bicubic resize to 4× the size."""
+        check_signed_range(images, "images to upsample")   # [-1, 1], as generate() returns them
         if self.name != "deepfloyd":
             return resize(images, 4 * images.shape[-1])
         if self._stage_2 is None:

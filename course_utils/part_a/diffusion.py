@@ -11,10 +11,11 @@ from typing import Callable
 
 import torch
 from torchvision.transforms.functional import gaussian_blur
-from tqdm.auto import tqdm
 
+from ..common.pixels import check_noisy_range, check_signed_range
+from ..common.progress import tqdm
 from .noise_models import NoiseModel
-from .schedule import if_scheduler, strided_timesteps, use_timesteps
+from .schedule import check_i_start, check_timesteps, if_scheduler, strided_timesteps, use_timesteps
 
 EpsFn = Callable[[torch.Tensor, int], tuple]  # (x_t, t) -> (eps, variance or None)
 AfterStep = Callable[[torch.Tensor, int], torch.Tensor]  # (x_t', t') -> x_t'
@@ -38,12 +39,14 @@ def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> tor
     return torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
 
 
-def check_images(im: torch.Tensor, name: str = "image") -> torch.Tensor:
+def check_images(im: torch.Tensor, name: str = "image", clean: bool = False) -> torch.Tensor:
+    """A (B, C, H, W) image batch in [-1, 1]; ``clean``: a clean image (range checked, see
+    ``common.pixels``), else a noisy x_t or pure noise (only [0, 255] pixels are caught)."""
     if not isinstance(im, torch.Tensor) or im.ndim != 4 or im.shape[1] not in (1, 3):
         shape = tuple(im.shape) if isinstance(im, torch.Tensor) else type(im).__name__
         raise ValueError(f"{name} must be a (B, C, H, W) tensor in [-1, 1] with C = 3 (or 1 for MNIST), "
                          f"got {shape}; load one with backend.image(...) or course_utils.part_a.images.load_image")
-    return im
+    return check_signed_range(im, name) if clean else check_noisy_range(im, name)
 
 
 def expand_cond(cond: torch.Tensor, n: int) -> torch.Tensor:
@@ -56,7 +59,7 @@ def expand_cond(cond: torch.Tensor, n: int) -> torch.Tensor:
 def forward(im: torch.Tensor, t: int, alphas_cumprod: torch.Tensor | None = None,
             noise: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, with ε ~ N(0, I) unless ``noise`` is given."""
-    check_images(im)
+    check_images(im, clean=True)
     alphas = default_alphas_cumprod() if alphas_cumprod is None else alphas_cumprod
     if int(t) != t or not 0 <= int(t) < len(alphas):
         raise ValueError(f"t must be an integer timestep in 0..{len(alphas) - 1}, got {t} "
@@ -114,6 +117,36 @@ def add_variance(scheduler, t: int, predicted_variance: torch.Tensor | None, ima
     return image + torch.exp(0.5 * log_variance).to(image.device) * randn_like(image, generator)
 
 
+def add_jump_variance(alphas_cumprod, t: int, t_prev: int, variance: torch.Tensor | None,
+                      image: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """image + σ z, z ~ N(0, I): the noise v_σ of one step t → t' of the strided loop (§1.4).
+
+    ``alphas_cumprod`` is ᾱ (``model.alphas_cumprod``; the model itself is accepted too),
+    ``t > t_prev`` the two timesteps of the jump, ``variance`` what the model returned with ε̂ (or
+    None), ``image`` the posterior mean. With β = 1 − ᾱ_t/ᾱ_t' and β̃ = β (1 − ᾱ_t')/(1 − ᾱ_t):
+
+    - ``variance`` None (a model that predicts none): σ² = β̃, the fixed posterior variance;
+    - ``variance`` v, one value per pixel in about [-1, 1] (IF's "learned range"):
+      log σ² = f log β + (1 − f) log β̃ with f = (v + 1)/2, between the smallest (β̃) and the
+      largest (β) sensible variance, as diffusers' DDPMScheduler computes it.
+
+    z is drawn in float32 from ``generator`` (torch's global RNG if None) and moved to the image's
+    device, so a seed gives the same noise on every machine. It keeps no state: the jump is
+    whatever (t, t_prev) you pass. Do not call it for the step that lands on t' = 0.
+    """
+    alphas = getattr(alphas_cumprod, "alphas_cumprod", alphas_cumprod)
+    if variance is None:
+        std = posterior_variance(alphas, t, t_prev).sqrt()
+        return image + std.to(image.device, image.dtype) * randn_like(image, generator)
+    # diffusers' DDPMScheduler._get_variance, learned_range, in its order of operations
+    a_t, a_prev = alphas[int(t)], alphas[int(t_prev)]
+    beta = 1 - a_t / a_prev
+    beta_tilde = torch.clamp((1 - a_prev) / (1 - a_t) * beta, min=1e-20)
+    frac = (variance + 1) / 2
+    log_variance = frac * torch.log(beta) + (1 - frac) * torch.log(beta_tilde)
+    return image + torch.exp(0.5 * log_variance).to(image.device) * randn_like(image, generator)
+
+
 def denoise_step(x_t: torch.Tensor, t: int, t_prev: int, eps: torch.Tensor,
                  alphas_cumprod: torch.Tensor) -> torch.Tensor:
     """Mean of x_t' given x_t and x̂_0 (DDPM posterior, eq. 7 of Ho et al.), for a jump t → t':
@@ -129,17 +162,15 @@ def denoise_step(x_t: torch.Tensor, t: int, t_prev: int, eps: torch.Tensor,
 
 def denoise_loop(eps_fn: EpsFn, x: torch.Tensor, i_start: int, scheduler, timesteps: list[int],
                  generator: torch.Generator | None = None, after_step: AfterStep | None = None,
-                 keep_every: int | None = None, progress: bool = True, step=None):
+                 keep_every: int | None = None, progress: bool = True):
     """Walk ``timesteps[i_start:]`` from x (noisy at ``timesteps[i_start]``) down to t = 0.
 
     ``after_step(x_t', t')`` may rewrite each new state (inpainting). With ``keep_every`` also
-    returns the states at every ``keep_every``-th step, as (t, x_t) pairs. ``step`` replaces
-    ``denoise_step`` (same signature): a notebook passes its own, the student's.
+    returns the states at every ``keep_every``-th step, as (t, x_t) pairs.
     """
-    step = denoise_step if step is None else step
     check_images(x, "im_noisy")
-    if not 0 <= i_start < len(timesteps):
-        raise ValueError(f"i_start must index timesteps (0..{len(timesteps) - 1}), got {i_start}")
+    timesteps = check_timesteps(timesteps, len(scheduler.alphas_cumprod))
+    i_start = check_i_start(i_start, timesteps)
     use_timesteps(scheduler, timesteps)
     alphas = scheduler.alphas_cumprod
     kept = []
@@ -150,9 +181,9 @@ def denoise_loop(eps_fn: EpsFn, x: torch.Tensor, i_start: int, scheduler, timest
         if keep_every and k % keep_every == 0:
             kept.append((t, x))
         eps, variance = eps_fn(x, t)
-        x = step(x, t, t_prev, eps, alphas)
+        x = denoise_step(x, t, t_prev, eps, alphas)
         if t_prev > 0:  # the last step returns the posterior mean, as in DDPM (no noise on x_0)
-            x = add_variance(scheduler, t, variance, x, generator)
+            x = add_jump_variance(alphas, t, t_prev, variance, x, generator)
         if after_step is not None:
             x = after_step(x, t_prev)
     return (x, kept) if keep_every else x
@@ -186,14 +217,10 @@ def iterative_denoise(model: NoiseModel, im_noisy: torch.Tensor, i_start: int, c
 @torch.inference_mode()
 def iterative_denoise_cfg(model: NoiseModel, im_noisy: torch.Tensor, i_start: int, cond: torch.Tensor,
                           uncond: torch.Tensor, scale: float = 7.0, timesteps: list[int] | None = None,
-                          generator: torch.Generator | None = None, guide=None, **kwargs):
-    """§1.6: ``iterative_denoise`` with classifier-free guidance of strength γ = ``scale``.
-
-    ``guide`` replaces ``cfg_eps`` (same signature): a notebook passes its own, the student's.
-    """
+                          generator: torch.Generator | None = None, **kwargs):
+    """§1.6: ``iterative_denoise`` with classifier-free guidance of strength γ = ``scale``."""
     timesteps = timesteps or strided_timesteps()
-    guide = cfg_eps if guide is None else guide
-    return denoise_loop(guide(model, cond, uncond, scale), im_noisy, i_start, model.scheduler,
+    return denoise_loop(cfg_eps(model, cond, uncond, scale), im_noisy, i_start, model.scheduler,
                         timesteps, generator, **kwargs)
 
 
@@ -205,13 +232,67 @@ def pure_noise(n: int, generator: torch.Generator | None = None, shape: tuple = 
 
 def sample(model: NoiseModel, cond: torch.Tensor, n: int = 1, uncond: torch.Tensor | None = None,
            scale: float | None = None, timesteps: list[int] | None = None,
-           generator: torch.Generator | None = None, device: torch.device | str = "cpu", **kwargs):
+           generator: torch.Generator | None = None, device: torch.device | str = "cpu", loop=None,
+           progress: bool = True, **kwargs):
     """§1.5/1.6: n images from pure noise; with ``uncond`` and ``scale``, guided by CFG.
 
-    ``kwargs`` go to ``iterative_denoise(_cfg)`` and ``denoise_loop`` (e.g. ``guide=``, ``step=``).
+    ``loop`` replaces the course's loop: a notebook passes its own (the student's)
+    ``iterative_denoise(model, im_noisy, i_start, cond, timesteps, generator)`` or, with ``uncond``,
+    ``iterative_denoise_cfg(model, im_noisy, i_start, cond, uncond, scale, timesteps, generator)``;
+    it gets the model wrapped in ``watch`` (a progress bar). ``kwargs`` go to the course's
+    ``iterative_denoise(_cfg)`` and ``denoise_loop`` (e.g. ``keep_every=``).
     """
     x = pure_noise(n, generator, model.image_shape, device)
+    scale = scale if scale is not None else 7.0
+    if loop is not None:
+        if kwargs:
+            raise TypeError(f"sample(loop=...) takes no loop options, got {sorted(kwargs)}")
+        timesteps = timesteps or strided_timesteps()
+        watched = watch(model, total=len(timesteps) - 1, desc="sampling", progress=progress)
+        if uncond is None:
+            return loop(watched, x, 0, cond, timesteps, generator)
+        return loop(watched, x, 0, cond, uncond, scale, timesteps, generator)
     if uncond is None:
-        return iterative_denoise(model, x, 0, cond, timesteps, generator, **kwargs)
-    return iterative_denoise_cfg(model, x, 0, cond, uncond, scale if scale is not None else 7.0,
-                                 timesteps, generator, **kwargs)
+        return iterative_denoise(model, x, 0, cond, timesteps, generator, progress=progress, **kwargs)
+    return iterative_denoise_cfg(model, x, 0, cond, uncond, scale, timesteps, generator, progress=progress,
+                                 **kwargs)
+
+
+class Watched(NoiseModel):
+    """``model`` itself to whoever calls it, plus a record: ``states`` holds (t, x_t) for each
+    new timestep it is called at (the loop's states, whatever the loop), and a progress bar ticks
+    once per new timestep. Made by ``watch``."""
+
+    def __init__(self, model: NoiseModel, total: int | None = None, desc: str = "denoising",
+                 progress: bool = True):
+        self.model, self.states = model, []
+        self.scheduler = getattr(model, "scheduler", None)
+        self.image_shape = getattr(model, "image_shape", NoiseModel.image_shape)
+        self._bar = tqdm(total=total, desc=desc, leave=False, disable=not progress)
+
+    @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        return self.model.alphas_cumprod
+
+    def __call__(self, x_t, t, cond):
+        t_int = int(torch.as_tensor(t).flatten()[0]) if isinstance(t, torch.Tensor) else int(t)
+        if not self.states or self.states[-1][0] != t_int:
+            self.states.append((t_int, x_t[:x_t.shape[0]].detach().clone()))
+            self._bar.update(1)
+            if self._bar.total is not None and self._bar.n >= self._bar.total:
+                self._bar.close()
+        return self.model(x_t, t, cond)
+
+    def close(self):
+        self._bar.close()
+
+
+def watch(model: NoiseModel, total: int | None = None, desc: str = "denoising",
+          progress: bool = True) -> Watched:
+    """``model`` wrapped to record what a loop feeds it, for any loop (yours included).
+
+    ``watched = watch(model, total=steps)``; ``x = your_loop(watched, ...)``; then
+    ``watched.states`` lists (t, x_t) for each timestep the loop visited, in order (with CFG in one
+    batched pass, x_t is the whole batch fed: slice the first half). ``total`` sizes the bar.
+    """
+    return Watched(model, total, desc, progress)

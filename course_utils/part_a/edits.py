@@ -10,11 +10,11 @@ from typing import Callable, NamedTuple
 
 import torch
 from torchvision.transforms.functional import gaussian_blur
-from tqdm.auto import tqdm
 
+from ..common.progress import tqdm
 from .diffusion import EpsFn, cfg_eps, check_images, denoise_loop, expand_cond, forward, pure_noise
 from .noise_models import NoiseModel
-from .schedule import strided_timesteps
+from .schedule import check_i_start, check_timesteps, strided_timesteps
 
 I_STARTS = (1, 3, 5, 7, 10, 20)  # §1.7: how far into the strided schedule the edit starts
 
@@ -31,33 +31,38 @@ def sdedit(model: NoiseModel, im: torch.Tensor, i_start: int, cond: torch.Tensor
     noise, nearly the input. An i_start past the schedule is an error, as in ``iterative_denoise``.
     """
     timesteps = timesteps or strided_timesteps()
-    check_images(im)
-    _check_i_start(i_start, timesteps)
+    check_images(im, clean=True)
+    i_start = _check_i_start(i_start, timesteps)
     x = forward(im, timesteps[i_start], model.alphas_cumprod, generator=generator)
     return denoise_loop(cfg_eps(model, cond, uncond, scale), x, i_start, model.scheduler, timesteps,
                         generator, progress=progress)
 
 
 def sdedit_series(model: NoiseModel, im: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor,
-                  i_starts=I_STARTS, edit=None, **kwargs) -> list[torch.Tensor]:
+                  i_starts=I_STARTS, scale: float = 7.0, timesteps: list[int] | None = None,
+                  generator: torch.Generator | None = None, edit=None) -> list[torch.Tensor]:
     """``sdedit`` at every i_start of the list (§1.7's row of edits), one progress bar.
 
-    ``edit`` replaces ``sdedit`` (same signature): a notebook passes its own, the student's.
+    ``edit`` replaces the course's ``sdedit``: a notebook passes its own (the student's), called as
+    ``edit(model, im, i_start, cond, uncond, scale, timesteps, generator)``.
     """
-    edit = sdedit if edit is None else edit
-    n = len(kwargs.get("timesteps") or strided_timesteps())
+    timesteps = timesteps or strided_timesteps()
+    n = len(timesteps)
     past = [i for i in i_starts if i >= n]
     if past:   # a short (smoke) schedule with the course's i_starts: show them, but say so
         print(f"i_start {past} is past the end of the {n} strided timesteps: shown unedited.")
-    return [im.clone() if i >= n else edit(model, im, i, cond, uncond, progress=False, **kwargs)
-            for i in tqdm(i_starts, desc="SDEdit", leave=False)]
+
+    def one(i):
+        if i >= n:
+            return im.clone()
+        if edit is None:
+            return sdedit(model, im, i, cond, uncond, scale, timesteps, generator, progress=False)
+        return edit(model, im, i, cond, uncond, scale, timesteps, generator)
+    return [one(i) for i in tqdm(i_starts, desc="SDEdit", leave=False)]
 
 
-def _check_i_start(i_start: int, timesteps: list[int]) -> None:
-    if not 0 <= i_start < len(timesteps):
-        raise ValueError(f"i_start must index the {len(timesteps)} strided timesteps "
-                         f"(0..{len(timesteps) - 1}: 0 is pure noise, {len(timesteps) - 1} is t = 0), "
-                         f"got {i_start}; pick one in range, or a smaller stride for more steps")
+def _check_i_start(i_start: int, timesteps: list[int]) -> int:
+    return check_i_start(i_start, check_timesteps(timesteps))
 
 
 # ---- §1.7.2 inpainting
@@ -92,20 +97,18 @@ def check_mask(mask: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def inpaint(model: NoiseModel, im: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor,
             uncond: torch.Tensor, scale: float = 7.0, timesteps: list[int] | None = None,
-            generator: torch.Generator | None = None, progress: bool = True, keep=None) -> torch.Tensor:
+            generator: torch.Generator | None = None, progress: bool = True) -> torch.Tensor:
     """RePaint-style: after every step x_t ← m·x_t + (1 − m)·forward(im, t).
 
     Where m = 1 the model invents; where m = 0 the image is the original, noised to the level
     the loop is at. The last step puts back the clean original, so the kept pixels are exact.
-    ``keep`` replaces ``keep_known`` (same signature): a notebook passes its own, the student's.
     """
-    keep = keep_known if keep is None else keep
     timesteps = timesteps or strided_timesteps()
-    check_images(im)
+    check_images(im, clean=True)
     mask = check_mask(mask, im).to(im.device, im.dtype)
 
     def after_step(x, t):
-        return keep(x, t, im, mask, model.alphas_cumprod, generator)
+        return keep_known(x, t, im, mask, model.alphas_cumprod, generator)
 
     x = pure_noise(im.shape[0], generator, tuple(im.shape[1:]), im.device)
     return denoise_loop(cfg_eps(model, cond, uncond, scale), x, 0, model.scheduler, timesteps,

@@ -11,7 +11,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
 from ..common.batching import chunked_forward
-from .schedule import if_scheduler
+from .schedule import check_timestep, if_scheduler
 
 IMAGE_SHAPE = (3, 64, 64)    # stage I works on 3×64×64 images in [-1, 1]
 EMBEDDING_SHAPE = (77, 4096)  # T5-XXL hidden states: 77 tokens × 4096 features
@@ -37,6 +37,52 @@ class NoiseModel:
         return self.scheduler.alphas_cumprod
 
 
+def _shape(cond) -> str:
+    if isinstance(cond, torch.Tensor):
+        return f"shape {tuple(cond.shape)}"
+    return "None" if cond is None else f"a {type(cond).__name__}"
+
+
+def _batch_ok(cond: torch.Tensor, x_t: torch.Tensor) -> bool:
+    return cond.shape[0] in (1, x_t.shape[0])
+
+
+def check_t5_condition(cond, x_t: torch.Tensor, features: int = EMBEDDING_SHAPE[1]) -> torch.Tensor:
+    """IF's condition: a T5 prompt embedding (1 or B, 77, 4096), checked before the UNet sees it."""
+    want = f"(1 or {x_t.shape[0]}, {EMBEDDING_SHAPE[0]}, {features})"
+    if isinstance(cond, torch.Tensor) and cond.ndim == 2 and cond.shape[-1] == 10:
+        raise ValueError(
+            f"this condition ({_shape(cond)}) is an MNIST one-hot digit, the MNIST backend's; this "
+            f"model is DeepFloyd IF's UNet (backend 'deepfloyd' or 'tiny'), which takes a T5 prompt "
+            f"embedding {want}: get one with backend.embed(\"a photo of a dog\") from the same backend "
+            "as the model (or load the MNIST backend for digits)")
+    if not isinstance(cond, torch.Tensor) or cond.ndim != 3 or cond.shape[-1] != features \
+            or not _batch_ok(cond, x_t):
+        raise ValueError(
+            f"the condition must be a T5 prompt embedding {want} for DeepFloyd IF's UNet, got "
+            f"{_shape(cond)}; get one with backend.embed(prompt) (\"\" for the unconditional one), "
+            "one for all images (batch 1) or one per image")
+    return cond
+
+
+def check_digit_condition(cond, x_t: torch.Tensor, num_classes: int = 10) -> torch.Tensor | None:
+    """The MNIST model's condition: a one-hot digit (1 or B, 10), zeros (or None) for no digit."""
+    want = f"(1 or {x_t.shape[0]}, {num_classes})"
+    if cond is None:
+        return None
+    if isinstance(cond, torch.Tensor) and cond.ndim == 3 and cond.shape[-1] == EMBEDDING_SHAPE[1]:
+        raise ValueError(
+            f"this condition ({_shape(cond)}) is a T5 prompt embedding, DeepFloyd IF's; this model "
+            f"is the MNIST backend's flow UNet, which takes a one-hot digit {want}: get one with "
+            "backend.embed(\"a 3\") from the same backend as the model (\"\" for no digit)")
+    if not isinstance(cond, torch.Tensor) or cond.ndim != 2 or cond.shape[-1] != num_classes \
+            or not _batch_ok(cond, x_t):
+        raise ValueError(
+            f"the condition must be a one-hot digit {want} for the MNIST backend's model, got "
+            f"{_shape(cond)}; get one with backend.embed(\"a 3\") (\"\" for no digit: all zeros)")
+    return cond
+
+
 class UNetNoiseModel(NoiseModel):
     """Any IF-shaped ``UNet2DConditionModel`` (3 channels in, 6 out: ε̂ then variance)."""
 
@@ -50,8 +96,14 @@ class UNetNoiseModel(NoiseModel):
 
     @torch.inference_mode()
     def __call__(self, x_t, t, cond):
+        config = getattr(self.unet, "config", None)
+        features = getattr(config, "encoder_hid_dim", None) or getattr(config, "cross_attention_dim", None)
+        check_t5_condition(cond, x_t, features or EMBEDDING_SHAPE[1])
         if x_t.ndim != 4 or x_t.shape[1] != 3:
-            raise ValueError(f"x_t must be (B, 3, H, W), got {tuple(x_t.shape)}")
+            raise ValueError(f"x_t must be (B, 3, H, W) for DeepFloyd IF's UNet, got {tuple(x_t.shape)}"
+                             + ("; (B, 1, 28, 28) images are the MNIST backend's" if x_t.ndim == 4 and
+                                x_t.shape[1] == 1 else ""))
+        t = check_timestep(t, len(self.alphas_cumprod))
         if cond.shape[0] == 1 and x_t.shape[0] > 1:
             cond = cond.expand(x_t.shape[0], *cond.shape[1:])
         out = self.unet(x_t.to(self.device, self.dtype), int(t),
@@ -152,8 +204,12 @@ class FlowNoiseModel(NoiseModel):
 
     @torch.inference_mode()
     def __call__(self, x_t, t, cond):
+        check_digit_condition(cond, x_t, getattr(self.unet, "num_classes", 10))
         if x_t.ndim != 4 or tuple(x_t.shape[1:]) != self.image_shape:
-            raise ValueError(f"x_t must be (B, 1, 28, 28) in [-1, 1] for the MNIST model, got {tuple(x_t.shape)}")
+            raise ValueError(f"x_t must be (B, 1, 28, 28) in [-1, 1] for the MNIST model, got {tuple(x_t.shape)}"
+                             + ("; (B, 3, H, W) images are DeepFloyd IF's" if x_t.ndim == 4 and
+                                x_t.shape[1] == 3 else ""))
+        t = check_timestep(t, len(self.alphas_cumprod))
         s, scale = self.flow_time(t)
         a = self.alphas_cumprod[int(t)].sqrt().item()
         z = (x_t.to(self.device) + a) / scale

@@ -45,13 +45,17 @@ def shape_text(shape: tuple) -> str:
 
 
 def example_inputs(model: nn.Module, batch: int = 1) -> tuple:
-    """A zero image, plus t (and a class) when the model is conditioned on them."""
+    """A zero image, plus t (and a class) when the model is conditioned on them.
+
+    The class is an all-zero one-hot row ("no class"): every class-conditioned UNet of the course,
+    the student's included, takes one-hot rows, not integer labels.
+    """
     x = torch.zeros(batch, getattr(model, "in_channels", 1), 28, 28)
     args = (x,)
     if hasattr(model, "fc1_t"):
         args += (torch.zeros(batch),)
     if hasattr(model, "fc1_c"):
-        args += (torch.zeros(batch, dtype=torch.long),)
+        args += (torch.zeros(batch, getattr(model, "num_classes", 10)),)
     return args
 
 

@@ -24,13 +24,17 @@ def _seed_suffix(seed: int) -> str:
 
 
 def train_denoiser(images: torch.Tensor, profile: Profile, device, sigma: float | None = 0.5,
-                   seed: int = 0, name: str | None = None, on_mismatch: str = "error"):
-    """§1.2.1 (σ = 0.5) or §1.2.3 (``sigma=None``): Adam, no scheduler, fresh noise per batch."""
+                   seed: int = 0, name: str | None = None, on_mismatch: str = "error", add_noise=None):
+    """§1.2.1 (σ = 0.5) or §1.2.3 (``sigma=None``): Adam, no scheduler, fresh noise per batch.
+
+    ``add_noise`` replaces ``noising.add_noise`` (same signature): a notebook passes its own, the
+    student's. The run keeps its name, so a finished run is loaded whichever code trained it.
+    """
     name = name or ("denoiser_pure_noise" if sigma is None else f"denoiser_sigma{sigma:g}") + _seed_suffix(seed)
     torch.manual_seed(seed)
     model = UnconditionalUNet(num_hiddens=profile.denoiser_D).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=profile.denoiser_lr)
-    history = fit(model, denoiser_objective(sigma), images, epochs=profile.denoiser_epochs,
+    history = fit(model, denoiser_objective(sigma, add_noise), images, epochs=profile.denoiser_epochs,
                   batch_size=profile.denoiser_batch, optimizer=optimizer,
                   ckpt_dir=checkpoint_dir(profile.name) / name, keep_epochs=profile.keep_epochs,
                   seed=seed, images_per_epoch=profile.images_per_epoch,

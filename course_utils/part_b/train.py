@@ -15,12 +15,13 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm.auto import tqdm
 
 from ..common.checkpoint import (LAST, CheckpointMismatch, check_writable, checkpoint_state,
                                  newest_resumable, nonfinite, restore, run_differences,
                                  save_checkpoint_state, save_weights, versions)
 from ..common.data import check_training_data, iterate_batches
+from ..common.progress import tqdm
+from ..common.run_claim import NO_CLAIM, RunClaim, releasing
 from .flow import drop_class, flow_matching_loss, sample_path
 from .noising import denoiser_loss
 from .unet import one_hot
@@ -28,9 +29,10 @@ from .unet import one_hot
 
 # ---- objectives --------------------------------------------------------------------------
 
-def denoiser_objective(sigma: float | None = 0.5):
-    """§1.2.1 (σ = 0.5) and §1.2.3 (``sigma=None``: denoise pure noise)."""
-    return lambda model, x, y, g: denoiser_loss(model, x, g, sigma)
+def denoiser_objective(sigma: float | None = 0.5, add_noise=None):
+    """§1.2.1 (σ = 0.5) and §1.2.3 (``sigma=None``: denoise pure noise); ``add_noise`` replaces
+    ``noising.add_noise`` (same signature): a notebook passes its own, the student's."""
+    return lambda model, x, y, g: denoiser_loss(model, x, g, sigma, add_noise)
 
 
 def time_flow_loss(model, x1: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -43,7 +45,7 @@ def class_flow_loss(model, x1: torch.Tensor, y: torch.Tensor, generator: torch.G
                     p_uncond: float = 0.1) -> torch.Tensor:
     """Algorithm B.3, one step's loss: as B.1, with c = one-hot(y) zeroed with probability p_uncond."""
     x0, t = sample_path(x1, generator)
-    c = drop_class(one_hot(y, model.num_classes).to(x1.dtype), p_uncond, generator)
+    c = drop_class(one_hot(y, getattr(model, "num_classes", 10)).to(x1.dtype), p_uncond, generator)
     return flow_matching_loss(model, x1, x0, t, c)
 
 
@@ -115,6 +117,7 @@ def run_settings(optimizer, scheduler, *, seed: int, epochs: int, batch_size: in
             "batch_size": batch_size, "images_per_epoch": images_per_epoch, "ema_decay": ema_decay}
 
 
+@releasing
 def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = None, *,
         epochs: int, batch_size: int, optimizer, scheduler=None, ckpt_dir: str | Path | None = None,
         keep_epochs=(), seed: int = 0, images_per_epoch: int | None = None,
@@ -132,6 +135,10 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
     ``on_mismatch="error"`` says what differs; ``"keep"`` resumes it anyway with its saved state
     (optimizer and lr included) and records this call's settings from then on.
     An unreadable ``last.pt`` falls back to the newest readable ``epoch_<k>.pt``.
+
+    One session trains a folder at a time (``common.run_claim``): a folder another live session
+    trains raises ``RunInUse`` before anything is written, and so does a save after another
+    session got in.
     """
     if on_mismatch not in ("error", "keep"):
         raise ValueError(f'on_mismatch must be "error" or "keep", got {on_mismatch!r}')
@@ -161,7 +168,10 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
         return ema.module
 
     last = history.ckpt_dir / LAST if history.ckpt_dir is not None else None
+    # One writer per run: another session's live claim stops this one before it reads or writes.
+    claim = RunClaim(history.ckpt_dir) if last is not None else NO_CLAIM
     if last is not None:
+        claim.check_free()
         found = newest_resumable(history.ckpt_dir, model, map_location=device)
         if found is not None:
             path, state = found
@@ -177,6 +187,7 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
             print(f"Resuming from the checkpoint after epoch {state['epoch']} ({_short(path)}).")
         future_snapshots = len([k for k in keep_epochs if history.resumed_from < k <= epochs])
         check_writable(history.ckpt_dir, need_bytes=_checkpoint_bytes(model, ema) * (2 + future_snapshots))
+        claim.acquire()
 
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     step = len(history.losses)
@@ -201,6 +212,7 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
                 ema.update_parameters(model)
             pending.append(loss.detach())
             bar.update(1)
+            claim.beat()
             if len(pending) == check_every:
                 step = _record(history.losses, pending, step, epoch, advice)
                 bar.set_postfix(epoch=epoch, loss=f"{history.losses[-1]:.4f}")
@@ -209,8 +221,9 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
             scheduler.step()
         _check_weights(model, optimizer, ema, epoch, step, advice)
         if history.ckpt_dir is not None:
+            claim.before_save(epoch)   # still our run, and last.pt still the one we wrote?
             state = checkpoint_state(model, optimizer, scheduler, epoch=epoch, losses=history.losses,
-                                     generators=generators, ema=None, run=run)
+                                     generators=generators, ema=None, run=run, writer=claim.session)
             if epoch in keep_epochs:
                 # Snapshot first: a kill before last.pt then just repeats this epoch, identically.
                 weights = settle_ema() if ema is not None else model
@@ -218,6 +231,7 @@ def fit(model, objective, images: torch.Tensor, labels: torch.Tensor | None = No
                 save_weights(history.snapshot(epoch), weights, epoch=epoch, run=run, resume=state)
             state["ema"] = ema.state_dict() if ema is not None else None
             save_checkpoint_state(state, last)
+            claim.saved()
     bar.close()
     return _finish(model, settle_ema() if ema is not None else None, history)
 
