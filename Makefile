@@ -1,7 +1,9 @@
 # The two commands of the README:
 #   make notebooks   run every notebook headless (papermill) into build/, figures included
 #   make test        unit tests + every notebook on the smoke profile + nbval + emulated Colab,
-#                    for both editions: notebooks/ (solutions) and student/ (exercises)
+#                    for both editions: notebooks/ (solutions) and student/ (exercises), and
+#                    nbgrader's round trip on three notebooks; on 2 workers (pytest-xdist)
+#   make grade       nbgrader's round trip on every notebook with exercises (CI runs it too)
 #   make student     regenerate the student edition, student/, from course_utils and notebooks/
 # Both create the virtual environment in $(VENV) when it is missing.
 
@@ -15,8 +17,12 @@ SHELL    := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 # pip repeats a harmless warning for every package of this machine's local index; drop it
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+# pytest on WORKERS processes (pytest-xdist; 0: in this process). conftest.py keeps each notebook's
+# nbval cells on one worker and hands out the longest items first.
+WORKERS  ?= 2
+XDIST    := -n $(WORKERS) $(if $(filter 0,$(WORKERS)),,--no-loadscope-reorder)
 
-.PHONY: setup notebooks publish test unit colab student repo-url bench clean
+.PHONY: setup notebooks publish test grade unit colab student repo-url bench clean
 
 setup: $(VENV)/.installed
 
@@ -34,10 +40,17 @@ publish: setup
 	$(PY) tools/run_notebooks.py --profile $(PROFILE) --build $(BUILD) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) --publish
 
 # notebooks/ runs under nbval (its stored outputs); student/ has none, so tests/test_student_edition.py
-# runs it with papermill and checks that it is exactly what `make student` writes.
+# runs it with papermill and checks that it is exactly what `make student` writes. The emulated
+# Colab (`make colab`) runs in the same session, on one worker while the other runs the rest.
 test: setup
-	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -q
-	$(MAKE) --no-print-directory colab
+	COURSE_COLAB_EMULATION=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -q $(XDIST)
+
+# nbgrader's round trip (tests/test_nbgrader.py) on every notebook with exercises: `make test`
+# does three of them (a Part A function, Part B modules, a loss and a sampler).
+# GRADE=rest: only the notebooks `make test` leaves out (what .ci/run adds); GRADE=01,04: these.
+GRADE    ?= all
+grade: setup
+	COURSE_GRADE=$(GRADE) $(PY) -m pytest tests/test_nbgrader.py -q $(XDIST)
 
 # A fresh Colab, emulated (minutes): a new venv with only Colab's torch and the notebook's own
 # install line, then the DeepFloyd path on tiny hub-shaped weights and a Part A notebook.

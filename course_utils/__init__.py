@@ -41,7 +41,9 @@ common/         the machinery both parts share
   plotting        image rows and grids, loss and quality curves, sampling GIFs
   classifier      the small digit classifier that judges samples
   metrics         class accuracy and the Fréchet distance next to its real-vs-real floor
-checks/         the offline checks of the student edition's 21 exercises
+solutions/      the model answers of the student edition's 22 exercises, written as a student
+                writes them (the source of both editions' exercise cells)
+checks/         the offline checks of those exercises: they pin the math, not the plumbing
 assets/         committed files: the MNIST model, the classifiers, held-out digits, IF's configs
 """
 from pathlib import Path

@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 
 from ..common.batching import Chunked
-from .unet import NUM_CLASSES, one_hot
+from .unet import NUM_CLASSES, TimesPerImage, one_hot
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]
 
@@ -91,7 +91,9 @@ class _Recording:
 
 def _run_sampler(sampler, net, n: int, return_trajectory: bool, *args):
     """``sampler(net, *args)``; with ``return_trajectory`` also the T + 1 states: the x fed at each
-    step, then the result."""
+    step, then the result. The sampler may call the network with t of any shape holding one time
+    per image (its check accepts all): the network gets t as (B,)."""
+    net = TimesPerImage(net)
     if not return_trajectory:
         return sampler(net, *args)
     recording = _Recording(net, n)

@@ -24,7 +24,7 @@ from ..common.progress import tqdm
 from ..common.run_claim import NO_CLAIM, RunClaim, releasing
 from .flow import drop_class, flow_matching_loss, sample_path
 from .noising import denoiser_loss
-from .unet import one_hot
+from .unet import TimesPerImage, one_hot
 
 
 # ---- objectives --------------------------------------------------------------------------
@@ -51,12 +51,12 @@ def class_flow_loss(model, x1: torch.Tensor, y: torch.Tensor, generator: torch.G
 
 def time_flow_objective(loss=time_flow_loss):
     """Algorithm B.1 as ``fit``'s objective (``loss``: a function with ``time_flow_loss``'s signature)."""
-    return lambda model, x1, y, g: loss(model, x1, g)
+    return lambda model, x1, y, g: loss(TimesPerImage(model), x1, g)
 
 
 def class_flow_objective(p_uncond: float = 0.1, loss=class_flow_loss):
     """Algorithm B.3 as ``fit``'s objective (``loss``: a function with ``class_flow_loss``'s signature)."""
-    return lambda model, x1, y, g: loss(model, x1, y, g, p_uncond)
+    return lambda model, x1, y, g: loss(TimesPerImage(model), x1, y, g, p_uncond)
 
 
 # ---- precision ---------------------------------------------------------------------------

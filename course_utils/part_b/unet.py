@@ -48,6 +48,29 @@ def _as_column(t: torch.Tensor | float, batch: int, like: torch.Tensor) -> torch
     return t.reshape(batch, 1)
 
 
+class TimesPerImage:
+    """A conditioned UNet whose t arrives as any shape holding one time per image (a float,
+    (B,), (B, 1) or (B, 1, 1, 1)) and is handed on as the (B,) tensor every UNet of the course
+    takes. The samplers and trainers put it between a student's sampler or loss and a student's
+    UNet: each passes its check with any of those shapes, so the two must fit together whatever
+    each chose. Attributes (``num_classes``, ``parameters()``, ...) are the network's own.
+    """
+
+    def __init__(self, net):
+        self.net = net
+
+    def __call__(self, x, t, *rest):
+        B = x.shape[0]
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        t = t.reshape(-1).expand(B) if t.numel() == 1 else t.reshape(-1)
+        if t.numel() != B:
+            raise ValueError(f"t must hold one time per image ({B}), got {t.numel()} values")
+        return self.net(x, t, *rest)
+
+    def __getattr__(self, name):
+        return getattr(self.net, name)
+
+
 class UnconditionalUNet(nn.Module):
     """Figure 1 of the handout: 1x28x28 in, 1x28x28 out, D hidden channels."""
 
