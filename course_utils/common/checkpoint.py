@@ -42,7 +42,8 @@ def architecture(model: nn.Module) -> dict:
 def versions() -> dict:
     from .. import __version__
 
-    return {"torch": torch.__version__, "course_utils": __version__}
+    # str(): torch.__version__ is a TorchVersion, which torch.load(weights_only=True) refuses
+    return {"torch": str(torch.__version__), "course_utils": __version__}
 
 
 # ---- writing --------------------------------------------------------------------------------

@@ -8,6 +8,12 @@ is FID's formula in the digit classifier's 128-d feature space instead of Incept
 biased upward at small sample sizes, so a number means little alone: ``Judge`` always reports it
 next to the real-vs-real floor (two disjoint sets of real digits of the same size).
 
+The kernel distance (KID's formula, ``kernel_distance``) is the unbiased estimate of MMD² with
+the polynomial kernel k(x, y) = (x·y / d + 1)³ in the same features: its expected value is 0
+when both sets come from one distribution, whatever n, so two sets of real digits score ≈ 0
+(slightly negative as often as positive) and a larger value means farther from real digits.
+Use it where n is small (Part A's lessons, n = 100); FD where n is large.
+
 Nothing here knows a model: ``part_b.evaluation`` draws Part B's samples and judges them.
 """
 from __future__ import annotations
@@ -50,6 +56,30 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     return frechet_distance_from_stats(*feature_stats(features_a), *feature_stats(features_b))
 
 
+def polynomial_kernel(a: torch.Tensor, b: torch.Tensor, degree: int = 3, coef: float = 1.0) -> torch.Tensor:
+    """k(x, y) = (x·y / d + coef)^degree for all pairs of rows of (N, d) and (M, d): (N, M)."""
+    return (a @ b.T / a.shape[1] + coef) ** degree
+
+
+def kernel_distance(features_a: torch.Tensor, features_b: torch.Tensor, degree: int = 3,
+                    coef: float = 1.0) -> float:
+    """Unbiased MMD² of two (N, d), (M, d) feature sets (KID's estimator, one subset of all rows):
+
+        mean_{i≠j} k(aᵢ, aⱼ) + mean_{i≠j} k(bᵢ, bⱼ) − 2 mean_{i,j} k(aᵢ, bⱼ).
+
+    Expected value 0 for two samples of one distribution at any n, so it can dip below 0.
+    """
+    a, b = features_a.double(), features_b.double()
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or len(a) < 2 or len(b) < 2:
+        raise ValueError(f"need (N, d) and (M, d) features with N, M ≥ 2, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    n, m = len(a), len(b)
+    k_aa, k_bb = polynomial_kernel(a, a, degree, coef), polynomial_kernel(b, b, degree, coef)
+    within_a = (k_aa.sum() - k_aa.diagonal().sum()) / (n * (n - 1))
+    within_b = (k_bb.sum() - k_bb.diagonal().sum()) / (m * (m - 1))
+    return float(within_a + within_b - 2 * polynomial_kernel(a, b, degree, coef).mean())
+
+
 @torch.inference_mode()
 def classifier_features(classifier: DigitClassifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     classifier.eval()
@@ -63,6 +93,8 @@ class Quality:
     fd: float                   # samples vs real
     floor: float                # real vs real, same n
     accuracy: float | None      # share read as the intended digit (class-conditioned only)
+    kid: float | None = None    # kernel distance samples vs real (unbiased: ≈ 0 for real digits)
+    kid_floor: float | None = None  # real vs real, same n
 
     @property
     def ratio(self) -> float:
@@ -87,14 +119,17 @@ class Judge:
         order = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))
         self.classifier, self.n = classifier, n
         feats_a = classifier_features(classifier, real_images[order[:n]])
-        self.reference = feature_stats(classifier_features(classifier, real_images[order[n:2 * n]]))
+        self.reference_features = classifier_features(classifier, real_images[order[n:2 * n]])
+        self.reference = feature_stats(self.reference_features)
         self.floor = frechet_distance_from_stats(*feature_stats(feats_a), *self.reference)
+        self.kid_floor = kernel_distance(feats_a, self.reference_features)
 
     def __call__(self, samples: torch.Tensor, labels: torch.Tensor | None = None) -> Quality:
-        fd = frechet_distance_from_stats(*feature_stats(classifier_features(self.classifier, samples)),
-                                         *self.reference)
+        feats = classifier_features(self.classifier, samples)
+        fd = frechet_distance_from_stats(*feature_stats(feats), *self.reference)
         acc = accuracy(self.classifier, samples, labels) if labels is not None else None
-        return Quality(len(samples), fd, self.floor, acc)
+        return Quality(len(samples), fd, self.floor, acc, kernel_distance(feats, self.reference_features),
+                       self.kid_floor)
 
 
 def balanced_labels(n: int) -> torch.Tensor:

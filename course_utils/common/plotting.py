@@ -6,6 +6,7 @@ Every figure helper takes ``name``; when given, the figure is also saved as ``<n
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -58,8 +59,11 @@ def show_images(images: Sequence[torch.Tensor] | torch.Tensor, titles: Sequence[
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
     if row_labels is not None:
+        # horizontal and right-aligned beside the row (wrapped to at most ~14 characters a line):
+        # a rotated label of a short row runs into the next row's label
         for r, label in enumerate(row_labels):
-            axes[r, 0].set_ylabel(label, fontsize=9)
+            label = "\n".join(textwrap.fill(part, 14) for part in str(label).split("\n"))
+            axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center", labelpad=4)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
@@ -99,7 +103,8 @@ def plot_losses(losses, title: str = "training loss", name: str | None = None,
         window = max(1, len(run) // 50)
         if window > 1:
             smooth = run.unfold(0, window, 1).mean(1)
-            ax.plot(range(window - 1, len(run)), smooth.numpy(), lw=1.5, color=color,
+            # one line style per run: where two runs' means coincide, the dashed one shows the solid one under it
+            ax.plot(range(window - 1, len(run)), smooth.numpy(), lw=1.5, color=color, ls=("-", "--", ":")[i % 3],
                     label=f"{label + ': ' if label else ''}mean of {window} iterations")
     if iters_per_epoch:
         longest = max(len(r) for r in runs.values())
@@ -171,7 +176,13 @@ def image_slider(images: Sequence[torch.Tensor], labels: Sequence[str], value_ra
         view.value, caption.value = frames[change["new"]], labels[change["new"]]
 
     slider.observe(on_change, names="value")
-    return widgets.VBox([slider, caption, view])
+
+    class Slider(widgets.VBox):
+        # where widgets do not render (a stored notebook on GitHub) this text stands in, not "VBox(children=…"
+        def __repr__(self):
+            return f"[an interactive slider over {len(frames)} images ({description}): it moves in a live notebook]"
+
+    return Slider([slider, caption, view])
 
 
 def plot_quality(xs, qualities, xlabel: str, title: str | None = None, name: str | None = None,
@@ -220,14 +231,17 @@ def plot_schedule(alphas_cumprod: torch.Tensor, marks=(), name: str | None = Non
 def show_near_far(images: Sequence[torch.Tensor], far_images: Sequence[torch.Tensor], near_titles, far_titles,
                   value_range=(-1.0, 1.0), size: float = 2.6, name: str | None = None, suptitle: str | None = None):
     """Each image at full size beside a copy drawn as small as its pixels (``far_images`` are the
-    shrunk copies): what the eye gets from across the room, where only low frequencies survive."""
+    shrunk copies, e.g. ``illusions.far_view``), smoothly interpolated: what the eye gets from
+    across the room, where only low frequencies survive."""
     n = len(images)
     ratio = far_images[0].shape[-1] / images[0].shape[-1]
     fig, axes = plt.subplots(n, 2, figsize=(max(size * (1 + ratio), MIN_WIDTH), size * n + 0.3 * bool(suptitle)),
                              gridspec_kw={"width_ratios": [1, ratio]}, squeeze=False)
     for row, (near, far, t1, t2) in enumerate(zip(images, far_images, near_titles, far_titles)):
         for ax, img, title in ((axes[row, 0], near, t1), (axes[row, 1], far, t2)):
-            ax.imshow(to_numpy_image(img, value_range), cmap="gray", vmin=0, vmax=1)
+            # the far copy is drawn smoothly (no pixel blocks): what an eye sees of a small image
+            ax.imshow(to_numpy_image(img, value_range), cmap="gray", vmin=0, vmax=1,
+                      interpolation="bilinear" if ax is axes[row, 1] else None)
             ax.set_title(title, fontsize=8)
             ax.set_xticks([]), ax.set_yticks([])
         axes[row, 1].set_anchor("W")

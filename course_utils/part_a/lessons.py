@@ -5,10 +5,14 @@ held-out digits (or seeds) and let the digit classifier read the results:
 
 - **kept**: the share read as the digit the lesson wants (the input's own class when denoising,
   the prompt's when editing), and
-- **FD**: the Fréchet distance to real held-out digits in the classifier's features, always with
-  the real-vs-real floor at the same n (``metrics.Judge``): it sees what a share cannot, such as
-  blur, or samples that are all alike. At n = 100 it is biased (clean digits can score below the
-  floor), so compare rows of one table rather than reading a number alone.
+- **KID**: the kernel distance to real held-out digits in the classifier's features
+  (``metrics.kernel_distance``, ×10³), next to its real-vs-real value at the same n
+  (``metrics.Judge``): it sees what a share cannot, such as blur, or samples that are all alike.
+  Unlike the Fréchet distance it is unbiased at n = 100: two sets of real digits score ≈ 0
+  (a little below as often as above), and a larger number means farther from real digits.
+  ``Score.fd`` keeps the Fréchet distance (and its floor) for tables at large n.
+- Images are read by the digit **judge** (``judge.DigitJudge``), which can answer "not a digit";
+  a rejected image counts as not read as intended.
 
 Every function takes a ``Backend`` (the MNIST one) and returns ``Score`` rows, printed next to
 the notebook's figure and tabulated by ``benchmarks/quality.py``.
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from ..common.classifier import load_classifier, predict
+from ..common.judge import REJECT
 from ..common.metrics import Judge
 from ..common.plotting import show_images
 from .diffusion import blur_denoise, forward, iterative_denoise, iterative_denoise_cfg, one_step_denoise, sample
@@ -36,12 +41,15 @@ def lesson_inputs(per_class: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def lesson_judge(device="cpu") -> tuple:
-    """(classifier, Judge): the digit classifier, and FD against 100 real digits that are never a
-    lesson input, with the floor from the other 100 (``digits.reference_digits``)."""
+    """(judge, Judge): the digit judge that reads each image (it can answer ``REJECT``, "not a
+    digit", which never matches an intended digit), and KID / FD in the plain classifier's
+    features against 100 real digits that are never a lesson input, with the real-vs-real value
+    from the other 100 (``digits.reference_digits``)."""
+    from ..common.judge import load_judge
     from .digits import reference_digits
 
     classifier = load_classifier(device=device)
-    return classifier, Judge(classifier, (reference_digits() + 1) / 2, n=100)
+    return load_judge(device=device), Judge(classifier, (reference_digits() + 1) / 2, n=100)
 
 
 @dataclass
@@ -52,12 +60,16 @@ class Score:
     fd: float | None = None   # Fréchet distance to real digits (None: not measured)
     floor: float | None = None
     also: float | None = None  # a second reading where a lesson has one (e.g. "still the original")
+    kid: float | None = None   # kernel distance to real digits (unbiased; None: not measured)
+    kid_floor: float | None = None  # the same for real digits vs real digits
 
     def __str__(self) -> str:
         text = f"{self.what:<34} {self.kept:6.1%} read as intended"
         if self.also is not None:
             text += f", {self.also:6.1%} as the original"
-        if self.fd is not None:
+        if self.kid is not None:
+            text += f", KID×10³ {1e3 * self.kid:6.2f} (real vs real {1e3 * self.kid_floor:+.2f})"
+        elif self.fd is not None:
             text += f", FD {self.fd:5.2f} ({self.fd / self.floor:4.1f}× the floor {self.floor:.2f})"
         return text + f"   [n = {self.n}]"
 
@@ -84,7 +96,7 @@ def score(what: str, images: torch.Tensor, intended: torch.Tensor, classifier, j
     if judge is None:
         return Score(what, len(images), kept, also=also)
     q = judge(_to_unit(images))
-    return Score(what, len(images), kept, q.fd, q.floor, also)
+    return Score(what, len(images), kept, q.fd, q.floor, also, q.kid, q.kid_floor)
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -174,7 +186,7 @@ def pick_columns(rows: dict, intended: torch.Tensor, classifier, unread=()) -> l
 def show_readings(rows: dict, intended: torch.Tensor, classifier, columns=None, name: str | None = None,
                   suptitle: str | None = None, size: float = 0.95, unread=("input", "noisy", "masked")):
     """One column per input, one row per method; each image titled with what the classifier
-    reads, and a ✗ where that is not the intended digit. By default one input per class, a
+    reads ("no digit" where the judge rejects it), and a ✗ where that is not the intended digit. By default one input per class, a
     failing one where there is one (``pick_columns``): failures stay in the figure. Rows named
     in ``unread`` (inputs, not results) get no reading."""
     columns = pick_columns(rows, intended, classifier, unread) if columns is None else list(columns)
@@ -183,7 +195,8 @@ def show_readings(rows: dict, intended: torch.Tensor, classifier, columns=None, 
         read = predict(classifier, _to_unit(x[columns])).tolist()
         for k, r in zip(columns, read):
             images.append(x[k].cpu())
-            titles.append("" if what in unread else f"{r}" + ("" if r == int(intended[k]) else " ✗"))
+            seen = "no digit" if r == REJECT else f"{r}"   # the judge's "not a digit"
+            titles.append("" if what in unread else seen + ("" if r == int(intended[k]) else " ✗"))
     labels = [textwrap.fill(what.split(" (§")[0], 14) for what in rows]   # short enough to stand beside a row
     return show_images(images, titles, ncols=len(columns), row_labels=labels, value_range=(-1, 1),
                        size=size, suptitle=suptitle, name=name)

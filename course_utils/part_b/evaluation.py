@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from ..common.data import check_training_data
 from ..common.metrics import Judge, Quality, balanced_labels
 from .flow import flow_matching_loss, sample_path
 from .sampling import sample_class_conditioned, sample_time_conditioned
@@ -41,6 +42,7 @@ def heldout_flow_loss(model, images: torch.Tensor, labels: torch.Tensor | None =
     Every model judged with the same seed sees the same (x₁, x₀, t) triples, so differences are
     the models' own, not the draw's. With ``labels`` the class is always given (no dropout).
     """
+    check_training_data(images, labels)   # held-out digits in [0, 1], as the training data
     model.eval()
     device = next(model.parameters()).device
     # all draws up front, so the batch size does not change which x₀ and t each digit gets
