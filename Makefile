@@ -47,7 +47,8 @@ test: setup
 
 # nbgrader's round trip (tests/test_nbgrader.py) on every notebook with exercises: `make test`
 # does three of them (a Part A function, Part B modules, a loss and a sampler).
-# GRADE=rest: only the notebooks `make test` leaves out (what .ci/run adds); GRADE=01,04: these.
+# GRADE=rest: only the notebooks `make test` leaves out; GRADE=01,04: these. (.ci/run runs
+# `make test` with COURSE_GRADE=all, which grades them all within the one command.)
 GRADE    ?= all
 grade: setup
 	COURSE_GRADE=$(GRADE) $(PY) -m pytest tests/test_nbgrader.py -q $(XDIST)

@@ -30,7 +30,7 @@ source/nbNN/ holding a copy of notebooks/NN_*.ipynb):
 `make test` grades the notebooks of QUICK (they hold every kind of exercise: a Part A function,
 Part B modules, a loss, a sampler; `test_the_quick_set_covers_every_kind_of_exercise` checks it);
 `make grade` (COURSE_GRADE=all) grades every notebook with exercises, COURSE_GRADE=rest those
-outside QUICK (what .ci/run adds to `make test`), COURSE_GRADE=01,04 these.
+outside QUICK, COURSE_GRADE=01,04 these (.ci/run runs `make test` with COURSE_GRADE=all).
 Exercise names are read at run time from tools/exercises.py (course_utils.checks.EXERCISES).
 """
 from __future__ import annotations

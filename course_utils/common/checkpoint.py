@@ -209,9 +209,17 @@ def _check_loadable(state: dict, path: Path) -> None:
         raise CorruptCheckpoint(path, reason, "Delete it and retrain with a lower learning rate.")
 
 
-def _check_architecture(saved: dict, model: nn.Module, path: Path) -> None:
+def _check_architecture(saved: dict, model: nn.Module, path: Path, weights: dict | None = None) -> None:
+    """The checkpoint's network is the model's: same class and, where both record it, the same
+    config. A class without ``config`` (a student's UNet) records only its name, so a checkpoint
+    the course's class wrote loads into it, and the other way round, as long as the weights have
+    the same names and shapes (``weights``: the saved state_dict, when there is one)."""
     expected = architecture(model)
-    if saved != expected:
+    differs = any(saved[k] != expected[k] for k in saved.keys() & expected.keys())
+    if not differs and weights is not None and saved != expected:
+        own = model.state_dict()
+        differs = own.keys() != weights.keys() or any(own[k].shape != weights[k].shape for k in own)
+    if differs:
         raise CheckpointMismatch(
             f"checkpoint {path} was saved for {saved} but the model is {expected}. "
             "Build the model with the checkpoint's settings (same profile), or delete the "
@@ -227,7 +235,7 @@ def save_weights(path: str | Path, model: nn.Module, **extra) -> Path:
 def load_weights(path: str | Path, model: nn.Module, map_location="cpu") -> dict:
     """Load model weights from a weights file or a full checkpoint; returns the file's dict."""
     state = _read(path, map_location)
-    _check_architecture(state["arch"], model, Path(path))
+    _check_architecture(state["arch"], model, Path(path), state.get("model"))
     _check_loadable(state, Path(path))
     model.load_state_dict(state["model"])
     return state
@@ -284,7 +292,7 @@ def load_checkpoint(path: str | Path, model, optimizer=None, scheduler=None,
                     map_location="cpu") -> dict:
     """Restore everything ``save_checkpoint`` wrote into the given objects; returns the dict."""
     state = _read(path, map_location)
-    _check_architecture(state["arch"], model, Path(path))
+    _check_architecture(state["arch"], model, Path(path), state.get("resume", state).get("model"))
     state = state.get("resume", state)
     _check_loadable(state, Path(path))
     return restore(state, model, optimizer, scheduler, generators)
@@ -312,7 +320,8 @@ def newest_resumable(folder: str | Path, model: nn.Module, map_location="cpu"):
         except CorruptCheckpoint as err:
             skipped.append(f"{path.name} {err.reason}")
             continue
-        _check_architecture(state["arch"], model, path)
+        _check_architecture(state["arch"], model, path,
+                            (state if path.name == LAST else state.get("resume") or {}).get("model"))
         state = state if path.name == LAST else state.get("resume")
         if state is None:
             skipped.append(f"{path.name} holds weights only (an older snapshot): no state to resume")
