@@ -170,3 +170,13 @@ def test_part_b_models_are_not_range_checked_inside_the_loss():
     model = nn.Conv2d(1, 1, 3, padding=1)
     from course_utils.part_b.noising import denoiser_loss
     assert torch.isfinite(denoiser_loss(model, torch.randn(2, 1, 8, 8)))
+
+
+def test_upsampling_a_sample_that_overshoots_clamps_it():
+    """A generated sample may leave [-1, 1] (the untrained tiny model's by far): stage II and the
+    bicubic stand-in get it clamped, not an error; [0, 255] pixels stay an error (above)."""
+    wild = DIGITS * 300.0
+    backend = mnist_backend()
+    up = backend.upsample(wild, "a 3")
+    assert up.shape[-1] == 4 * wild.shape[-1]
+    assert torch.equal(up, backend.upsample(wild.clamp(-1, 1), "a 3"))
