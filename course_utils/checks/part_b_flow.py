@@ -26,43 +26,15 @@ from torch import nn
 from ..part_b import sampling
 from ..part_b.unet import ClassConditionalUNet, TimeConditionalUNet, one_hot
 from ._core import Mismatch, call, describe, exercise, expect_close
+from .part_b_networks import gen as _gen, own_rng as _own_rng, spice as _spice
 
 # ---- helpers -------------------------------------------------------------------------------
-
-
-def _own_rng(cases):
-    """Run the cases from a fixed global seed (so a student's global-RNG draws are reproducible)
-    and leave the notebook's global RNG as it was."""
-    @functools.wraps(cases)
-    def wrapped(student):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            return cases(student)
-    return wrapped
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _with_hint(m: Mismatch, hint: str) -> Mismatch:
     if not m.hint:
         m.hint = hint
     return m
-
-
-def _spice(model: nn.Module, seed: int = 0) -> nn.Module:
-    """BatchNorm parameters and statistics as after training (at PyTorch's initial ones the
-    conditioning barely changes a UNet's output)."""
-    g = _gen(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) * 0.2 + 0.05)
-    return model
 
 
 def _unchanged(before: torch.Tensor, after: torch.Tensor, name: str, inputs: str, hint: str) -> None:
