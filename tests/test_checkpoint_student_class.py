@@ -18,8 +18,13 @@ def test_a_students_class_and_the_courses_load_each_others_weights(tmp_path):
     load_weights(tmp_path / "s.pt", course)
     for k, v in student.state_dict().items():
         assert torch.equal(course.state_dict()[k], v)
-    save_weights(tmp_path / "c.pt", ClassConditionalUNet(num_hiddens=4))
-    load_weights(tmp_path / "c.pt", StudentUNet(num_hiddens=4))
+    other = ClassConditionalUNet(num_hiddens=4)
+    save_weights(tmp_path / "c.pt", other)
+    student = StudentUNet(num_hiddens=4)
+    load_weights(tmp_path / "c.pt", student)
+    assert student.state_dict().keys() == other.state_dict().keys()
+    for k, v in other.state_dict().items():
+        assert torch.equal(student.state_dict()[k], v)
 
 
 def test_another_size_or_another_class_is_still_refused(tmp_path):

@@ -7,7 +7,7 @@ import torch
 
 from course_utils import checks
 from course_utils.part_a import diffusion
-from course_utils.part_a.diffusion import add_jump_variance, add_variance, watch
+from course_utils.part_a.diffusion import add_jump_variance, watch
 from course_utils.part_a.noise_models import OracleNoiseModel
 from course_utils.part_a.schedule import if_scheduler, strided_timesteps, use_timesteps
 from course_utils.solutions import part_a as solutions
@@ -121,7 +121,9 @@ def test_add_jump_variance_is_what_the_scheduler_adds(learned):
     variance = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1 if learned else None
     for t, t_prev in zip(ts[:-2], ts[1:-1]):
         ours = add_jump_variance(scheduler.alphas_cumprod, t, t_prev, variance, image, torch.Generator().manual_seed(t))
-        theirs = add_variance(scheduler, t, variance, image, torch.Generator().manual_seed(t))
+        z = torch.randn(image.shape, generator=torch.Generator().manual_seed(t))
+        scheduled = scheduler._get_variance(t, variance)   # log σ² (learned range) or σ² (fixed)
+        theirs = image + (torch.exp(0.5 * scheduled) if learned else scheduled.sqrt()) * z
         torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
 
 
@@ -158,4 +160,5 @@ def test_watch_records_the_states_a_loop_visits():
     plain, kept = diffusion.iterative_denoise(oracle, im_noisy, 2, None, ts, torch.Generator().manual_seed(1),
                                               keep_every=1, progress=False)
     torch.testing.assert_close(out, plain, rtol=0, atol=0)
+    assert len(watched.states) == len(kept) == len(ts) - 3
     assert all(torch.equal(a, b) and s == r for (s, a), (r, b) in zip(watched.states, kept))

@@ -56,7 +56,9 @@ def course_loop_as_if_pipeline(model, x, cond, uncond, scale, generator):
         if t_prev != 0:
             return x
         # IF adds noise on this step too (t > 0), then takes a last step at t = 0: x̂0 itself
-        x = diffusion.add_variance(scheduler, last["t"], last["variance"], x, generator)
+        t_last = last["t"]
+        x = diffusion.add_jump_variance(scheduler.alphas_cumprod, t_last, int(scheduler.previous_timestep(t_last)),
+                                        last["variance"], x, generator)
         eps, _ = eps_fn(x, 0)
         return scheduler._threshold_sample(diffusion.estimate_x0(x, 0, eps, scheduler.alphas_cumprod.to(x.dtype)))
 

@@ -63,11 +63,15 @@ def test_real_halves_score_near_zero_in_the_classifier_features():
     blank = kernel_distance(classifier_features(classifier, torch.zeros(half, 1, 28, 28)), feats[half:])
     assert abs(real_vs_real) < 0.05 * blank
     # the Judge reports it with its real-vs-real value; a copy of its reference set scores a small
-    # positive number (the cross term keeps the diagonal), never a large one
+    # negative number: with a = b the estimate is 2 (mean off-diagonal k − mean k), the cross term
+    # keeping the diagonal k(x, x) that the within terms leave out
     judge = Judge(classifier, real, n=100, seed=0)
     q = judge(real[torch.randperm(len(real), generator=gen(0))[100:]])
     assert q.kid is not None and q.kid_floor == judge.kid_floor
-    assert abs(judge.kid_floor) < 0.05 * blank and q.kid < 0.05 * blank
+    assert abs(judge.kid_floor) < 0.05 * blank and abs(q.kid) < 0.05 * blank   # measured: 0.011, -0.063
+    k = polynomial_kernel(judge.reference_features, judge.reference_features).double()
+    m = len(k)
+    assert q.kid == pytest.approx(float(2 * ((k.sum() - k.trace()) / (m * (m - 1)) - k.mean())), rel=1e-3)
 
 
 def test_lesson_scores_print_kid_with_its_real_vs_real_value():

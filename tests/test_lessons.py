@@ -125,6 +125,9 @@ def test_far_view_is_small_and_smooth():
     # antialiased: the mass of the image survives, and no hard 0/1 pixel blocks remain
     assert small.mean().item() == pytest.approx(x.mean().item(), rel=0.05)
     assert 0 < back.max() < 1 and (back > 0).sum() > (x > 0).sum()
+    # a larger image (IF's 64×64, stage II's 256×256) is seen at a quarter of its width
+    assert far_view(torch.zeros(1, 3, 64, 64)).shape[-1] == 16
+    assert far_view(torch.zeros(1, 3, 256, 256)).shape[-1] == 64
 
 
 def test_prompt_for_reads_the_digit_of_an_image_name():

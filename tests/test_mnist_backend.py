@@ -4,7 +4,7 @@ import torch
 
 from course_utils.common.classifier import load_classifier, predict
 from course_utils.part_a.backend import MNIST_EXAMPLES, choose_backend, load_backend, mnist_backend
-from course_utils.part_a.diffusion import add_variance, forward, posterior_variance, sample
+from course_utils.part_a.diffusion import add_jump_variance, forward, posterior_variance, sample
 from course_utils.part_a.digits import DigitPrompts, digit_image, parse_digit, sketch_digit, typed_digit
 from course_utils.part_a.noise_models import FlowNoiseModel
 from course_utils.part_a.pretrained import MNIST_FLOW_PATH, load_mnist_flow
@@ -88,7 +88,7 @@ def test_fixed_posterior_variance_by_hand():
     assert beta_tilde < beta                     # the smaller of DDPM's two choices
     image = torch.zeros(1, 1, 4, 4)
     noise = torch.randn(image.shape, generator=gen(5))
-    out = add_variance(scheduler, t, None, image, gen(5))
+    out = add_jump_variance(ac, t, t_prev, None, image, gen(5))
     assert torch.allclose(out, beta_tilde.sqrt() * noise, atol=1e-6)
 
 

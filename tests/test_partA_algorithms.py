@@ -9,7 +9,7 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from course_utils.part_a.diffusion import (add_variance, blur_denoise, cfg_eps, denoise_loop, forward,
+from course_utils.part_a.diffusion import (add_jump_variance, blur_denoise, cfg_eps, denoise_loop, forward,
                                            iterative_denoise, iterative_denoise_cfg, one_step_denoise,
                                            sample)
 from course_utils.part_a.edits import (FLIP, IDENTITY, ROTATE_90, anagram_eps, box_mask, highpass,
@@ -86,7 +86,7 @@ def test_add_variance_is_the_learned_range_interpolation():
     assert torch.allclose(scheduler._get_variance(t, v), log_var.expand_as(v), atol=1e-6)
     image = torch.zeros(1, 3, 4, 4)
     noise = torch.randn(image.shape, generator=gen(5))
-    out = add_variance(scheduler, t, v, image, gen(5))
+    out = add_jump_variance(ac, t, t_prev, v, image, gen(5))
     assert torch.allclose(out, torch.exp(0.5 * log_var) * noise, atol=1e-6)
 
 

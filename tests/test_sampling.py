@@ -230,8 +230,15 @@ def test_a_notebooks_sampler_is_used_and_the_trajectory_is_what_the_model_was_fe
     model = make_class_model()
     g = lambda: torch.Generator().manual_seed(1)   # noqa: E731
     out, traj = sample_class_conditioned(model, [0, 5], 3, 5.0, g(), return_trajectory=True)
+    used = []
+
+    def sampler(*args):
+        used.append(1)
+        return two_pass_cfg(*args)
+
     out2, traj2 = sample_class_conditioned(model, [0, 5], 3, 5.0, g(), return_trajectory=True,
-                                           sampler=two_pass_cfg)
+                                           sampler=sampler)
+    assert used == [1], "sample_class_conditioned ignored the sampler it was handed"
     torch.testing.assert_close(out2, out, atol=1e-5, rtol=1e-5)
     assert len(traj) == len(traj2) == 4
     for a, b in zip(traj, traj2):

@@ -99,24 +99,6 @@ def posterior_variance(alphas_cumprod: torch.Tensor, t: int, t_prev: int) -> tor
     return (1 - a_t / a_prev) * (1 - a_prev) / (1 - a_t)
 
 
-def add_variance(scheduler, t: int, predicted_variance: torch.Tensor | None, image: torch.Tensor,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """image + v_σ, v_σ ~ N(0, σ_t²), for the jump t → t' (t' = ``scheduler.previous_timestep(t)``).
-
-    With a predicted variance (IF's ``variance_type="learned_range"``), ``scheduler._get_variance``
-    gives log σ² = f log β_t + (1 − f) log β̃_t with f = (v + 1)/2: the model's interpolation between
-    the largest (β_t) and smallest (β̃_t) sensible variances. A model that predicts none (the MNIST
-    backend, the oracle) gets the fixed posterior variance σ² = β̃_t. Call ``use_timesteps`` first
-    so that t' is the strided one.
-    """
-    if predicted_variance is None:
-        t_prev = int(scheduler.previous_timestep(int(t)))
-        std = posterior_variance(scheduler.alphas_cumprod, t, max(t_prev, 0)).sqrt()
-        return image + std.to(image.device, image.dtype) * randn_like(image, generator)
-    log_variance = scheduler._get_variance(int(t), predicted_variance)
-    return image + torch.exp(0.5 * log_variance).to(image.device) * randn_like(image, generator)
-
-
 def add_jump_variance(alphas_cumprod, t: int, t_prev: int, variance: torch.Tensor | None,
                       image: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """image + σ z, z ~ N(0, I): the noise v_σ of one step t → t' of the strided loop (§1.4).
@@ -277,7 +259,7 @@ class Watched(NoiseModel):
     def __call__(self, x_t, t, cond):
         t_int = int(torch.as_tensor(t).flatten()[0]) if isinstance(t, torch.Tensor) else int(t)
         if not self.states or self.states[-1][0] != t_int:
-            self.states.append((t_int, x_t[:x_t.shape[0]].detach().clone()))
+            self.states.append((t_int, x_t.detach().clone()))
             self._bar.update(1)
             if self._bar.total is not None and self._bar.n >= self._bar.total:
                 self._bar.close()

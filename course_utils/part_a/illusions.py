@@ -85,10 +85,13 @@ def load_far_judge(device="cpu"):
 FAR_SIZE = 10   # pixels across of a 28-pixel digit seen from afar (the far judge reads 98% of real ones)
 
 
-def far_view(images: torch.Tensor, size: int = FAR_SIZE, out_size: int | None = None) -> torch.Tensor:
+def far_view(images: torch.Tensor, size: int | None = None, out_size: int | None = None) -> torch.Tensor:
     """What an eye gets of ``images`` (B, C, H, W) from across a room: shrunk to ``size`` pixels
     with antialiasing (``out_size=None``: returned that small), or blown up again smoothly
-    (bilinear) to ``out_size``; the far judge reads the latter at the original size."""
+    (bilinear) to ``out_size``; the far judge reads the latter at the original size. ``size``
+    None: ``FAR_SIZE`` for a 28×28 digit, a quarter of the width for a larger image."""
+    width = images.shape[-1]
+    size = size if size is not None else (FAR_SIZE if width <= 28 else width // 4)
     small = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     if out_size is None:
         return small

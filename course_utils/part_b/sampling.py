@@ -1,6 +1,7 @@
 """Part B §2.3 and §2.5: integrate the learned velocity from noise (t = 0) to data (t = 1)."""
 from __future__ import annotations
 
+import operator
 from typing import Callable
 
 import torch
@@ -13,8 +14,6 @@ Velocity = Callable[[torch.Tensor, float], torch.Tensor]
 
 def check_count(value, name: str = "num_steps") -> int:
     """A positive integer count (Euler steps, samples); 2.5, "16" or 0 are clear errors."""
-    import operator
-
     try:
         ok = not isinstance(value, bool) and operator.index(value) >= 1
     except TypeError:

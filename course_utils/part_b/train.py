@@ -24,7 +24,7 @@ from ..common.progress import tqdm
 from ..common.run_claim import NO_CLAIM, RunClaim, releasing
 from .flow import drop_class, flow_matching_loss, sample_path
 from .noising import denoiser_loss
-from .unet import TimesPerImage, one_hot
+from .unet import NUM_CLASSES, TimesPerImage, one_hot
 
 
 # ---- objectives --------------------------------------------------------------------------
@@ -45,7 +45,7 @@ def class_flow_loss(model, x1: torch.Tensor, y: torch.Tensor, generator: torch.G
                     p_uncond: float = 0.1) -> torch.Tensor:
     """Algorithm B.3, one step's loss: as B.1, with c = one-hot(y) zeroed with probability p_uncond."""
     x0, t = sample_path(x1, generator)
-    c = drop_class(one_hot(y, getattr(model, "num_classes", 10)).to(x1.dtype), p_uncond, generator)
+    c = drop_class(one_hot(y, getattr(model, "num_classes", NUM_CLASSES)).to(x1.dtype), p_uncond, generator)
     return flow_matching_loss(model, x1, x0, t, c)
 
 
