@@ -30,6 +30,10 @@ class Profile:
     flow_lr: float = 1e-2
     flow_epochs: int = 10
     num_steps: int = 50                  # Euler steps when sampling
+    # ---- Part B's optional extension: DDPM on the same UNet (this project's first version)
+    ddpm_batch: int = 128
+    ddpm_lr: float = 1e-3
+    ddpm_epochs: int = 20
     images_per_epoch: int | None = None  # None: the whole training split
     keep_epochs: tuple = (1, 5, 10)      # epochs whose weights are kept for figures
     precision: str = "auto"              # fp32, bf16, fp16 or auto (see train.resolve_precision)
@@ -50,9 +54,11 @@ class Profile:
 # UNet give clearly readable digits with γ = 5, where D = 32 for a third of the steps did not.
 _PART_B = {
     "smoke": dict(denoiser_D=4, denoiser_batch=16, flow_D=4, flow_batch=16, num_steps=4,
+                  ddpm_batch=16, ddpm_epochs=10,
                   images_per_epoch=32, precision="fp32", quality_samples=16),
     "cpu": dict(denoiser_D=16, denoiser_batch=128, denoiser_lr=1e-3, flow_D=16, flow_batch=64,
-                flow_lr=5e-3, num_steps=16, images_per_epoch=9000, quality_samples=500),
+                flow_lr=5e-3, num_steps=16, images_per_epoch=9000, quality_samples=500,
+                ddpm_batch=64, ddpm_lr=5e-3, ddpm_epochs=10),
     "full": dict(),
 }
 

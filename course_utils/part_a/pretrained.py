@@ -11,14 +11,12 @@ is that one command:
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 from .. import ASSETS
-from ..common.checkpoint import load_weights, save_weights
+from ..part_b.reference import load_reference, reference_info, train_to_file
 from ..part_b.unet import ClassConditionalUNet
 
 MNIST_FLOW_PATH = ASSETS / "mnist_flow_class.pt"
@@ -29,47 +27,23 @@ BACKEND_RECIPE = dict(flow_D=32, flow_batch=64, flow_lr=5e-3, flow_epochs=120)
 
 def load_mnist_flow(path: str | Path = MNIST_FLOW_PATH, device: torch.device | str = "cpu") -> ClassConditionalUNet:
     """The committed class-conditioned flow UNet (its width is read from the file)."""
-    path = Path(path)
-    if not path.exists():
+    if not Path(path).exists():
         raise FileNotFoundError(f"no MNIST flow model at {path}; make one with "
                                 "`python -m course_utils.part_a.pretrained --data-root DATA`")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model = ClassConditionalUNet(**{k: v for k, v in state["arch"].items() if k != "class"})
-    load_weights(path, model)
-    return model.to(device).eval()
+    return load_reference(path, device)
 
 
 def mnist_flow_info(path: str | Path = MNIST_FLOW_PATH) -> dict:
     """How the committed model was trained (width, epochs, data size, seconds...)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {**state.get("info", {}), "D": state["arch"].get("num_hiddens")}
+    return reference_info(path)
 
 
 def train_mnist_flow(data_root=None, out: str | Path = MNIST_FLOW_PATH, seed: int = 0,
                      device: str | None = None, **recipe) -> Path:
     """Train the §2.5 recipe with ``BACKEND_RECIPE`` (overridden by ``recipe``) on the whole
     training split, in a scratch folder; save the weights with a note of how they were made."""
-    import os
-
-    from ..common.data import load_mnist
-    from ..common.env import get_device
-    from ..common.profiles import get_profile
-    from ..part_b.recipes import train_flow
-
-    device = torch.device(device) if device else get_device()
-    recipe = {**BACKEND_RECIPE, **recipe}
-    profile = get_profile("full", images_per_epoch=None, keep_epochs=(), **recipe)
-    images, labels = load_mnist(data_root, train=True)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:
-        os.environ["COURSE_CKPT_DIR"] = scratch   # a fresh run, not a resumed notebook checkpoint
-        model, history = train_flow(images, labels, profile, device, class_conditioned=True, seed=seed)
-    seconds = time.perf_counter() - start
-    path = save_weights(out, model.cpu(), info=dict(recipe, seed=seed, num_train=len(images),
-                                                    device=str(device), seconds=round(seconds),
-                                                    final_loss=float(sum(history.losses[-50:]) / 50)))
-    print(f"trained in {seconds:.0f} s on {len(images)} digits ({device}); saved {path}")
-    return path
+    return train_to_file({**BACKEND_RECIPE, **recipe}, out, class_conditioned=True, data_root=data_root,
+                         seed=seed, device=device)
 
 
 def main(argv=None):

@@ -15,7 +15,7 @@ from ..common.env import checkpoint_dir
 from ..common.profiles import Profile
 from .train import (History, class_flow_loss, class_flow_objective, denoiser_objective, fit, time_flow_loss,
                     time_flow_objective)
-from .unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
+from .unet import ClassConditionalUNet, TimeConditionalUNet, TimesPerImage, UnconditionalUNet
 
 
 def _seed_suffix(seed: int) -> str:
@@ -58,16 +58,57 @@ def train_flow(images: torch.Tensor, labels: torch.Tensor | None, profile: Profi
     kind = "class" if class_conditioned else "time"
     name = name or (f"flow_{kind}" + ("" if lr_schedule else "_no_scheduler")
                     + (f"_ema{ema_decay:g}" if ema_decay else "") + _seed_suffix(seed))
+    objective = (class_flow_objective(0.1, loss or class_flow_loss) if class_conditioned
+                 else time_flow_objective(loss or time_flow_loss))
+    return _train_conditioned(net, class_conditioned, objective, images, labels, profile, device, name,
+                              lr=lr or profile.flow_lr, epochs=profile.flow_epochs, batch=profile.flow_batch,
+                              lr_schedule=lr_schedule, ema_decay=ema_decay, seed=seed, on_mismatch=on_mismatch)
+
+
+def train_ddpm(images: torch.Tensor, labels: torch.Tensor | None, profile: Profile, device,
+               class_conditioned: bool = False, seed: int = 0, name: str | None = None,
+               on_mismatch: str = "error", net=None, loss=None):
+    """The optional extension: DDPM (ε-prediction, T = 300, linear β) on §2's UNets and trainer.
+
+    Adam with ExponentialLR(0.1^(1/epochs)) as ``train_flow``, with the profile's ``ddpm_*``
+    sizes (the full profile: this project's first version, batch 128, lr 1e-3, 20 epochs). The
+    UNet sees digits as 2x − 1 and t / T. ``loss`` replaces ``ddpm.time_ddpm_loss`` or
+    ``ddpm.class_ddpm_loss`` (same signatures): a notebook passes its own, the student's.
+    """
+    kind = "class" if class_conditioned else "time"
+    name = name or f"ddpm_{kind}" + _seed_suffix(seed)
+    objective = ddpm_objective(class_conditioned, device, loss)
+    return _train_conditioned(net, class_conditioned, objective, images, labels, profile, device, name,
+                              lr=profile.ddpm_lr, epochs=profile.ddpm_epochs, batch=profile.ddpm_batch,
+                              seed=seed, on_mismatch=on_mismatch)
+
+
+def ddpm_objective(class_conditioned: bool, device, loss=None):
+    """``train_ddpm``'s objective for ``fit``, ``objective(model, x, y, generator)``: digits x in
+    [0, 1] scaled to 2x − 1, the linear T = 300 schedule, ``loss`` (default ``ddpm.time_ddpm_loss``
+    or ``ddpm.class_ddpm_loss``, the class dropped with p = 0.1)."""
+    from .ddpm import class_ddpm_loss, linear_schedule, time_ddpm_loss, to_model
+
+    alphas_cumprod = linear_schedule().alphas_cumprod.to(device)
+    if class_conditioned:
+        ddpm_loss = loss or class_ddpm_loss
+        return lambda model, x, y, g: ddpm_loss(TimesPerImage(model), to_model(x), y, alphas_cumprod, g, 0.1)
+    ddpm_loss = loss or time_ddpm_loss
+    return lambda model, x, y, g: ddpm_loss(TimesPerImage(model), to_model(x), alphas_cumprod, g)
+
+
+def _train_conditioned(net, class_conditioned: bool, objective, images, labels, profile: Profile, device,
+                       name: str, *, lr: float, epochs: int, batch: int, lr_schedule: bool = True,
+                       ema_decay: float | None = None, seed: int = 0, on_mismatch: str = "error"):
+    """§2's UNet (``net`` or the course's) of width ``profile.flow_D`` trained with Adam on ``objective``."""
     torch.manual_seed(seed)
     net = net or (ClassConditionalUNet if class_conditioned else TimeConditionalUNet)
     model = net(num_hiddens=profile.flow_D).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr or profile.flow_lr)
-    scheduler = (torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1 ** (1 / profile.flow_epochs))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = (torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1 ** (1 / epochs))
                  if lr_schedule else None)
-    objective = (class_flow_objective(0.1, loss or class_flow_loss) if class_conditioned
-                 else time_flow_objective(loss or time_flow_loss))
-    history = fit(model, objective, images, labels, epochs=profile.flow_epochs,
-                  batch_size=profile.flow_batch, optimizer=optimizer, scheduler=scheduler,
+    history = fit(model, objective, images, labels, epochs=epochs,
+                  batch_size=batch, optimizer=optimizer, scheduler=scheduler,
                   ckpt_dir=checkpoint_dir(profile.name) / name, keep_epochs=profile.keep_epochs,
                   seed=seed, images_per_epoch=profile.images_per_epoch,
                   precision=profile.precision, ema_decay=ema_decay, desc=name, on_mismatch=on_mismatch)
