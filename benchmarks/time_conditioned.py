@@ -7,6 +7,11 @@ reads as digits).
 
     python benchmarks/time_conditioned.py --data-root ../shared/data --lr 1e-2
     python benchmarks/time_conditioned.py --data-root ../shared/data --epochs 20
+
+``--evaluate FOLDER`` trains nothing: it judges the weights kept in a run's folder instead, e.g.
+the reference model's run (``python -m course_utils.part_b.reference --ckpt-dir DIR --keep 10 20 …``):
+
+    python benchmarks/time_conditioned.py --data-root ../shared/data --evaluate DIR/full/flow_time_ema0.999 --steps 16 50
 """
 import argparse
 import os
@@ -30,7 +35,11 @@ def main():
     parser.add_argument("--D", type=int, default=None, help="UNet width (default: the cpu profile's)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the cpu profile's)")
     parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--evaluate", default=None, help="a run's folder: judge its epoch_<k>.pt files")
+    parser.add_argument("--steps", type=int, nargs="*", default=None, help="Euler steps (default: the cpu profile's)")
     args = parser.parse_args()
+    if args.evaluate:
+        return evaluate(args)
 
     cpu = get_profile("cpu")
     epochs = args.epochs or cpu.flow_epochs
@@ -48,6 +57,20 @@ def main():
         judge = load_judge(X_test, args.samples, "cpu")
         for e in profile.keep_epochs:
             print(f"epoch {e:3d}: {judge_time_conditioned(after_epoch(model, history, e), judge, profile.num_steps)}")
+
+
+def evaluate(args):
+    from pathlib import Path
+
+    from course_utils.part_b.reference import load_reference
+
+    X_test, _ = load_mnist(args.data_root, train=False)
+    judge = load_judge(X_test, args.samples, "cpu")
+    steps = args.steps or [get_profile("cpu").num_steps]
+    for path in sorted(Path(args.evaluate).glob("epoch_*.pt"), key=lambda p: int(p.stem.split("_")[1])):
+        model = load_reference(path)   # reads the width from the file
+        for k in steps:
+            print(f"{path.stem}, {k:2d} Euler steps: {judge_time_conditioned(model, judge, k)}", flush=True)
 
 
 if __name__ == "__main__":
