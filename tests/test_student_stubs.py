@@ -24,6 +24,9 @@ ANSWERS = {
     "euler_integrate", "cfg_velocity", "sample_time_conditioned", "sample_class_conditioned",
     "time_flow_objective", "class_flow_objective", "UnconditionalUNet", "TimeConditionalUNet",
     "ClassConditionalUNet",
+    # part_b.ddpm (notebook 19)
+    "Schedule", "linear_schedule", "q_sample", "eps_loss", "time_ddpm_loss", "class_ddpm_loss", "ancestral_step",
+    "ddim_step", "denoise", "time_eps", "sample_time_ddpm", "sample_class_ddpm",
 }
 
 

@@ -65,6 +65,10 @@ TABLE = [
     ("ClassConditionalUNet", "solutions.part_b_networks:ClassConditionalUNet", "17", ("__init__", "forward")),
     ("class_flow_loss", "solutions.part_b_flow:class_flow_loss", "17", ()),
     ("euler_sample_cfg", "solutions.part_b_flow:euler_sample_cfg", "17", ()),
+    ("ddpm_schedule", "solutions.part_b_ddpm:ddpm_schedule", "19", ()),
+    ("ddpm_loss", "solutions.part_b_ddpm:ddpm_loss", "19", ()),
+    ("ddpm_sample", "solutions.part_b_ddpm:ddpm_sample", "19", ()),
+    ("ddpm_sample_cfg", "solutions.part_b_ddpm:ddpm_sample_cfg", "19", ()),
 ]
 
 # Where a new exercise goes the first time: before the first cell holding this text, i.e. where
@@ -92,6 +96,10 @@ PLACE = {
     "ClassConditionalUNet": "## §2.5 Training",
     "class_flow_loss": "model, history = train_flow(",
     "euler_sample_cfg": "samples = sample_class_conditioned(after_epoch(",
+    "ddpm_schedule": "betas, alphas, alphas_cumprod = ddpm_schedule(",
+    "ddpm_loss": "model, history = train_ddpm(",
+    "ddpm_sample": "samples = sample_time_ddpm(",
+    "ddpm_sample_cfg": "Four of each digit, one column per digit",
 }
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"

@@ -11,7 +11,7 @@ else the course's own (so one failed exercise does not block the rest of the not
 ``checks.run(name, fn)`` grades without printing; ``EXERCISES`` lists every exercise.
 """
 from ._core import EXERCISES, Mismatch, Result, run, use
-from . import part_a, part_b_networks, part_b_flow  # noqa: F401  (they register the exercises)
+from . import part_a, part_b_networks, part_b_flow, part_b_ddpm  # noqa: F401  (they register the exercises)
 
 
 def __getattr__(name: str):
