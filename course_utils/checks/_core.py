@@ -180,3 +180,17 @@ def _matching_hint(got: torch.Tensor, wrong: Iterable[tuple]) -> str:
 def expect_equal(got, expected, what: str, inputs: str = "", hint: str = "") -> None:
     if got != expected:
         raise Mismatch(f"{what} is {got!r}, expected {expected!r}", inputs, hint)
+
+
+def z_stats(z: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard deviation of z, in float64."""
+    z = z.detach().double().flatten()
+    return z.mean().item(), z.std().item()
+
+
+def standard(z: torch.Tensor, tol: float = 0.08) -> bool:
+    """Whether z looks like N(0, 1) draws (≥ 1000 values: about 6 standard errors of slack)."""
+    if not torch.isfinite(z).all():
+        return False
+    mean, std = z_stats(z)
+    return abs(mean) < tol and abs(std - 1) < tol

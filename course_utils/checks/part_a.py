@@ -23,6 +23,7 @@ from ..part_a import diffusion, edits
 from ..part_a.noise_models import NoiseModel, OracleNoiseModel
 from ..part_a.schedule import if_scheduler, strided_timesteps
 from ._core import Mismatch, call, describe, exercise, expect_close, expect_equal
+from ._core import standard as _standard, z_stats as _z_stats
 
 IF_ALPHAS = "IF's ᾱ_t (1000 steps)"
 SHAPE = (2, 3, 32, 32)   # 6144 values: a z-score's mean is known to ±0.013, its std to ±0.009
@@ -148,17 +149,6 @@ def _hint(hint):
         raise
 
 
-def _z_stats(z: torch.Tensor) -> tuple[float, float]:
-    z = z.detach().double().flatten()
-    return z.mean().item(), z.std().item()
-
-
-def _standard(z: torch.Tensor, tol: float = 0.08) -> bool:
-    """Whether z looks like N(0, 1) draws (≥ 1000 values: 6 standard errors of slack)."""
-    if not torch.isfinite(z).all():
-        return False
-    mean, std = _z_stats(z)
-    return abs(mean) < tol and abs(std - 1) < tol
 
 
 def _is_forward(x: torch.Tensor, im: torch.Tensor, a: torch.Tensor) -> bool:

@@ -30,6 +30,8 @@ from torch import nn
 
 from ..part_b.ddpm import linear_schedule
 from ._core import Mismatch, call, describe, exercise, expect_close
+from ._core import standard as _standard, z_stats as _z_stats
+from .part_b_flow import check_condition
 from .part_b_networks import gen as _gen, own_rng as _own_rng
 
 _NAMES = ("betas", "alphas", "alphas_cumprod")
@@ -403,23 +405,8 @@ class _EpsModel(nn.Module):
         return _predict(x, s, self.ac, c if self.conditioned else None)
 
     def _condition(self, x, t, c):
-        B = x.shape[0]
-        if c is None and isinstance(t, torch.Tensor) and t.ndim == 2 and t.shape[-1] == self.num_classes:
-            raise Mismatch("the model was called as model(x, c), without t", self.what,
-                           "pass the step too: model(x, t / T, c) with t / T a tensor of shape (B,)")
-        if c is None:
-            raise Mismatch("the model was called without c", self.what,
-                           "the unconditional estimate is the model's at c = 0: pass all-zero rows, "
-                           "torch.zeros_like(c)")
-        c = torch.as_tensor(c)
-        if c.ndim == 1 or not c.is_floating_point():
-            raise Mismatch(f"the model was fed c of shape {tuple(c.shape)} and type {c.dtype}", self.what,
-                           "c stays one-hot float rows (B, 10); the unconditional pass gets all-zero rows")
-        if tuple(c.shape) != (B, self.num_classes):
-            raise Mismatch(f"the model was fed x of {B} images with c of shape {tuple(c.shape)}", self.what,
-                           "one row of c per image of x (for one batched pass, concatenate c and the zero rows "
-                           "as you concatenate x with itself)")
-        return c
+        return check_condition(x, t, c, self.num_classes, self.what,
+                               "pass the step too: model(x, t / T, c) with t / T a tensor of shape (B,)", "estimate")
 
 
 def _step_of(t, B: int, inputs: str) -> float:
@@ -592,17 +579,6 @@ class _Loop:
         ]
 
 
-def _z_stats(z: torch.Tensor) -> tuple[float, float]:
-    z = z.detach().double().flatten()
-    return z.mean().item(), z.std().item()
-
-
-def _standard(z: torch.Tensor, tol: float = 0.08) -> bool:
-    """Whether z looks like N(0, 1) draws (6272 values: about 6 standard errors of slack)."""
-    if not torch.isfinite(z).all():
-        return False
-    mean, std = _z_stats(z)
-    return abs(mean) < tol and abs(std - 1) < tol
 
 
 def _misfit(z: torch.Tensor) -> float:

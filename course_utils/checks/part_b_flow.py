@@ -455,6 +455,28 @@ def _euler_sample(student):
 
 # ---- Euler with classifier-free guidance (B.4) ---------------------------------------------
 
+def check_condition(x, t, c, num_classes: int, what: str, pass_t: str, estimate: str) -> torch.Tensor:
+    """c as a CFG sampler must feed a class-conditioned model: one-hot float rows, one per image
+    of x, all zeros for the unconditional pass. ``pass_t`` is the hint when t was left out,
+    ``estimate`` what the model returns ("velocity", "estimate")."""
+    B = x.shape[0]
+    if c is None and isinstance(t, torch.Tensor) and t.ndim == 2 and t.shape[-1] == num_classes:
+        raise Mismatch("the model was called as model(x, c), without t", what, pass_t)
+    if c is None:
+        raise Mismatch("the model was called without c", what,
+                       f"the unconditional {estimate} is the model's at c = 0: pass all-zero rows, "
+                       "torch.zeros_like(c)")
+    c = torch.as_tensor(c)
+    if c.ndim == 1 or not c.is_floating_point():
+        raise Mismatch(f"the model was fed c of shape {tuple(c.shape)} and type {c.dtype}", what,
+                       "c stays one-hot float rows (B, 10); the unconditional pass gets all-zero rows")
+    if tuple(c.shape) != (B, num_classes):
+        raise Mismatch(f"the model was fed x of {B} images with c of shape {tuple(c.shape)}", what,
+                       "one row of c per image of x (for one batched pass, concatenate c and the zero rows "
+                       "as you concatenate x with itself)")
+    return c
+
+
 class _StubCFG(nn.Module):
     """u(x, t, c) = k + 1 + t for the one-hot row of class k, −1 + t for the zero row; records
     the times. One batched pass (x and c of 2B rows) or separate passes are both fine."""
@@ -469,21 +491,9 @@ class _StubCFG(nn.Module):
 
     def forward(self, x, t=None, c=None):
         B = x.shape[0]
-        if c is None and isinstance(t, torch.Tensor) and t.ndim == 2 and t.shape[-1] == self.num_classes:
-            raise Mismatch("the model was called as model(x, c), without t", self.what,
-                           "pass the step's time too: model(x, t, c) with t = i / T, a tensor of shape (B,)")
-        if c is None:
-            raise Mismatch("the model was called without c", self.what,
-                           "the unconditional velocity is the model's at c = 0: pass all-zero rows, "
-                           "torch.zeros_like(c)")
-        c = torch.as_tensor(c)
-        if c.ndim == 1 or not c.is_floating_point():
-            raise Mismatch(f"the model was fed c of shape {tuple(c.shape)} and type {c.dtype}", self.what,
-                           "c stays one-hot float rows (B, 10); the unconditional pass gets all-zero rows")
-        if tuple(c.shape) != (B, self.num_classes):
-            raise Mismatch(f"the model was fed x of {B} images with c of shape {tuple(c.shape)}", self.what,
-                           "one row of c per image of x (for one batched pass, concatenate c and the zero rows "
-                           "as you concatenate x with itself)")
+        c = check_condition(x, t, c, self.num_classes, self.what,
+                            "pass the step's time too: model(x, t, c) with t = i / T, a tensor of shape (B,)",
+                            "velocity")
         time = _time_of(t, B, self.what)
         if not self.times or self.times[-1] != time:
             self.times.append(time)
